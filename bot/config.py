@@ -1,0 +1,172 @@
+"""Configuration: one TOML file read once into frozen dataclasses.
+
+Secrets may come from the environment (SUO_SECRET, ...); a bad value raises
+`ConfigError` naming its key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_SPILL_PATH = "suo-clicks.spill.jsonl"
+
+
+class ConfigError(Exception):
+    """A config value is missing or wrong; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    url: str = "sqlite:///suo.db"
+
+
+@dataclass(frozen=True, slots=True)
+class LinksConfig:
+    code_length: int = 7
+    max_url_length: int = 2048
+    blocked_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClicksConfig:
+    flush_interval_ms: int = 200
+    batch_size: int = 500
+    spill_path: str = DEFAULT_SPILL_PATH
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    group: str = "console"
+    member: str = "me"
+    qr_dir: str = "suo-qr"
+    lang: str = "zh-CN"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+    links: LinksConfig = LinksConfig()
+    clicks: ClicksConfig = ClicksConfig()
+    console: ConsoleConfig = ConsoleConfig()
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}] must be a table")
+    return value
+
+
+def _get(table: Mapping[str, Any], section: str, key: str, kind: type, default: Any) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    # bool is an int subclass in Python; a port of `true` is a mistake, not 1.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{section}.{key} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _positive(section: str, key: str, value: int, *, low: int = 1, high: int = 10**9) -> int:
+    if not low <= value <= high:
+        raise ConfigError(f"{section}.{key} must be between {low} and {high}, got {value}")
+    return value
+
+
+def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
+    known = {"server", "storage", "links", "clicks", "console", "telegram", "wecom"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config section [{unknown[0]}]")
+
+    s = _table(data, "server")
+    d = ServerConfig()
+    public_url = str(_get(s, "server", "public_url", str, "")).rstrip("/")
+    host = _get(s, "server", "host", str, d.host)
+    port = _positive("server", "port", _get(s, "server", "port", int, d.port), low=0, high=65535)
+    if not public_url:
+        public_url = f"http://{host}:{port}"
+    if urlsplit(public_url).scheme not in ("http", "https") or not urlsplit(public_url).netloc:
+        raise ConfigError(f"server.public_url must be an http(s) URL, got {public_url!r}")
+    server = ServerConfig(
+        host=host,
+        port=port,
+        public_url=public_url,
+        secret=env.get("SUO_SECRET") or _get(s, "server", "secret", str, ""),
+    )
+
+    st = _table(data, "storage")
+    storage_url = env.get("SUO_STORAGE_URL") or _get(st, "storage", "url", str, "sqlite:///suo.db")
+    if not storage_url.startswith("sqlite:///"):
+        raise ConfigError(f"storage.url must start with sqlite:///, got {storage_url!r}")
+
+    lk = _table(data, "links")
+    blocked = _get(lk, "links", "blocked_domains", list, [])
+    if not all(isinstance(b, str) for b in blocked):
+        raise ConfigError("links.blocked_domains must be a list of strings")
+    links = LinksConfig(
+        code_length=_positive(
+            "links", "code_length", _get(lk, "links", "code_length", int, 7), low=4, high=32
+        ),
+        max_url_length=_positive(
+            "links", "max_url_length", _get(lk, "links", "max_url_length", int, 2048), high=8192
+        ),
+        blocked_domains=tuple(b.strip().lower().lstrip(".") for b in blocked if b.strip()),
+    )
+
+    c = _table(data, "clicks")
+    clicks = ClicksConfig(
+        flush_interval_ms=_positive(
+            "clicks", "flush_interval_ms", _get(c, "clicks", "flush_interval_ms", int, 200)
+        ),
+        batch_size=_positive("clicks", "batch_size", _get(c, "clicks", "batch_size", int, 500)),
+        spill_path=_get(c, "clicks", "spill_path", str, DEFAULT_SPILL_PATH),
+    )
+
+    co = _table(data, "console")
+    lang = _get(co, "console", "lang", str, "zh-CN")
+    if lang not in ("zh-CN", "en"):
+        raise ConfigError(f"console.lang must be zh-CN or en, got {lang!r}")
+    console = ConsoleConfig(
+        group=_get(co, "console", "group", str, "console"),
+        member=_get(co, "console", "member", str, "me"),
+        qr_dir=_get(co, "console", "qr_dir", str, "suo-qr"),
+        lang=lang,
+    )
+    return Config(
+        server=server,
+        storage=StorageConfig(url=storage_url),
+        links=links,
+        clicks=clicks,
+        console=console,
+    )
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read `path` (or built-in defaults when None) and apply environment overrides."""
+    env = os.environ if env is None else env
+    if path is None:
+        return parse_config({}, env)
+    try:
+        with Path(path).open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+    return parse_config(data, env)

@@ -1,0 +1,92 @@
+"""The bot's front door: one `IncomingMessage` in, the replies to send out.
+
+Records the group and sharer, routes commands, auto-shortens links and decodes QR photos;
+user mistakes become translated replies, internal failures a logged apology.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.commands import Router, parse_command
+from bot.context import Context
+from bot.errors import UserError
+from bot.i18n import DEFAULT_LANG, translate
+from bot.links import LinkReplies
+from bot.model import IncomingMessage, Reply
+from bot.photos import PhotoReplies
+from bot.stats import StatsReplies
+from bot.storage import Store
+
+log = logging.getLogger(__name__)
+
+
+class Core:
+    def __init__(
+        self,
+        store: Store,
+        links: LinkReplies,
+        photos: PhotoReplies,
+        stats: StatsReplies,
+        *,
+        bot_username: str | None = None,
+        default_lang: str = DEFAULT_LANG,
+    ) -> None:
+        self._store = store
+        self._links = links
+        self._photos = photos
+        self._bot_username = bot_username
+        self._default_lang = default_lang
+        self.router = Router()
+        self.router.add(self._help, "help", "start", "帮助")
+        self.router.add(links.short_command, "short", "s", "短链")
+        self.router.add(links.qr_command, "qr", "二维码")
+        self.router.add(stats.stats_command, "stats", "统计")
+
+    async def handle(self, message: IncomingMessage) -> list[Reply]:
+        try:
+            group = await self._store.upsert_group(
+                message.platform, message.chat_id, message.chat_title, self._default_lang
+            )
+            sharer_id = await self._store.upsert_user(
+                message.platform, message.sender.user_id, message.sender.display_name
+            )
+        except Exception:
+            log.exception(
+                "could not record message platform=%s chat=%s", message.platform, message.chat_id
+            )
+            return [Reply(translate(self._default_lang, "internal_error"))]
+        ctx = Context(message=message, group=group, sharer_id=sharer_id)
+        try:
+            return await self._dispatch(ctx)
+        except UserError as e:
+            return [Reply(ctx.t(e.message_key, **e.params))]
+        except Exception:
+            log.exception(
+                "handler failed platform=%s chat=%s message=%s",
+                message.platform,
+                message.chat_id,
+                message.message_id,
+            )
+            return [Reply(ctx.t("internal_error"))]
+
+    async def _dispatch(self, ctx: Context) -> list[Reply]:
+        message = ctx.message
+        command = parse_command(message.text)
+        if command is not None:
+            if command.addressed_to and command.addressed_to != self._bot_username:
+                return []  # a command for another bot in the same group
+            handler = self.router.route(command.name)
+            if handler is None:
+                return [Reply(ctx.t("unknown_command", command=command.name[:32]))]
+            return await handler(ctx, command.args)
+        replies: list[Reply] = []
+        if message.images:
+            replies += await self._photos.reply_to_images(ctx)
+        if message.urls:
+            urls = [found.url for found in message.urls]
+            replies += await self._links.reply_to_urls(ctx, urls, explicit=False)
+        return replies
+
+    async def _help(self, ctx: Context, args: str) -> list[Reply]:
+        return [Reply(ctx.t("help"))]

@@ -1,0 +1,161 @@
+"""Shortening: turn a URL posted in a group into that group's short link.
+
+The same URL in the same group keeps one code so its clicks add up; our own short links
+are recognised and never shortened again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from bot.clock import Clock
+from bot.config import LinksConfig
+from bot.context import Context
+from bot.errors import UserError
+from bot.model import Group, Link, Reply, ReplyImage
+from bot.qr import render_qr_png
+from bot.storage import CodeTaken, Store
+from bot.urls import find_urls, host_of, is_blocked, normalize_url
+
+log = logging.getLogger(__name__)
+
+CODE_ALPHABET = string.ascii_letters + string.digits
+_CODE_PATH = re.compile(r"/([A-Za-z0-9]{4,32})(?:\+|\.png)?/?")
+_MAX_CODE_DRAWS = 8
+_MAX_QR_TEXT = 1000
+_BARE_DOMAIN = re.compile(r"(?:[\w-]+\.)+[^\W\d_]{2,}(?:/\S*)?")
+
+
+@dataclass(frozen=True, slots=True)
+class ShortLink:
+    link: Link
+    short_url: str
+    reused: bool
+
+
+def new_code(length: int) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+class Shortener:
+    def __init__(self, store: Store, config: LinksConfig, public_url: str, clock: Clock) -> None:
+        self._store = store
+        self._config = config
+        self._public_url = public_url.rstrip("/")
+        self._public = urlsplit(self._public_url)
+        self._clock = clock
+
+    @property
+    def max_url_length(self) -> int:
+        return self._config.max_url_length
+
+    def short_url(self, code: str) -> str:
+        return f"{self._public_url}/{code}"
+
+    def is_own_short_link(self, url: str) -> bool:
+        try:
+            parts = urlsplit(url)
+            same_origin = (parts.hostname, parts.port) == (
+                self._public.hostname,
+                self._public.port,
+            )
+        except ValueError:
+            return False
+        base_path = self._public.path.rstrip("/")
+        path = parts.path
+        if not same_origin or not path.startswith(base_path):
+            return False
+        return _CODE_PATH.fullmatch(path[len(base_path) :]) is not None
+
+    async def shorten_in_group(
+        self, group: Group, sharer_id: int | None, raw_url: str
+    ) -> ShortLink:
+        """The group's short link for `raw_url`, created on first use."""
+        url = normalize_url(raw_url, max_length=self._config.max_url_length)
+        if self.is_own_short_link(url):
+            raise UserError("already_short", "already_short", url=url)
+        host = host_of(url)
+        if is_blocked(host, self._config.blocked_domains):
+            raise UserError("url_blocked", "url_blocked", host=host)
+        for _ in range(_MAX_CODE_DRAWS):
+            code = new_code(self._config.code_length)
+            try:
+                link, created = await self._store.create_link(
+                    code, url, group.id, sharer_id, self._clock()
+                )
+            except CodeTaken:
+                log.info("code collision, drawing again (group=%s)", group.id)
+                continue
+            if created:
+                log.info(
+                    "link created platform=%s chat=%s code=%s",
+                    group.platform,
+                    group.chat_id,
+                    link.code,
+                )
+            return ShortLink(link, self.short_url(link.code), reused=not created)
+        raise RuntimeError(f"no free code after {_MAX_CODE_DRAWS} draws; raise code_length")
+
+
+async def short_link_image(short: ShortLink) -> ReplyImage:
+    png = await asyncio.to_thread(render_qr_png, short.short_url)
+    return ReplyImage(png=png, filename=f"{short.link.code}.png", alt=short.short_url)
+
+
+class LinkReplies:
+    """The links feature in chat: `/short <url>` and auto-shortening of posted links."""
+
+    def __init__(self, shortener: Shortener) -> None:
+        self._shortener = shortener
+
+    async def reply_to_urls(self, ctx: Context, urls: list[str], *, explicit: bool) -> list[Reply]:
+        """One reply listing a short link per URL, with one QR image each.
+
+        When auto-shortening (`explicit=False`), our own short links pass silently.
+        """
+        lines: list[str] = []
+        images: list[ReplyImage] = []
+        for url in dict.fromkeys(urls):
+            try:
+                short = await self._shortener.shorten_in_group(ctx.group, ctx.sharer_id, url)
+            except UserError as e:
+                if explicit or e.code != "already_short":
+                    lines.append(ctx.t(e.message_key, **e.params))
+                continue
+            key = "shortened_reused" if short.reused else "shortened"
+            lines.append(ctx.t(key, short=short.short_url, url=short.link.url))
+            images.append(await short_link_image(short))
+        if not lines:
+            return []
+        return [Reply(text="\n\n".join(lines), images=tuple(images))]
+
+    async def short_command(self, ctx: Context, args: str) -> list[Reply]:
+        urls = [found.url for found in find_urls(args)]
+        if not urls and args:
+            first = args.split()[0]
+            if ":" in first:
+                # javascript:, ftp:, data:... validation says exactly why it is refused.
+                normalize_url(first, max_length=self._shortener.max_url_length)
+            elif _BARE_DOMAIN.fullmatch(first):
+                urls = ["https://" + first]
+        if not urls:
+            raise UserError("short_usage", "short_usage")
+        return await self.reply_to_urls(ctx, urls, explicit=True)
+
+    async def qr_command(self, ctx: Context, args: str) -> list[Reply]:
+        """`/qr <url>` gives the short link's QR; `/qr <text>` a QR of the text itself."""
+        if not args:
+            raise UserError("qr_usage", "qr_usage")
+        if find_urls(args) or _BARE_DOMAIN.fullmatch(args):
+            return await self.short_command(ctx, args)
+        if len(args) > _MAX_QR_TEXT:
+            raise UserError("qr_text_too_long", "qr_text_too_long", limit=_MAX_QR_TEXT)
+        png = await asyncio.to_thread(render_qr_png, args)
+        image = ReplyImage(png=png, filename="qr.png", alt=args[:100])
+        return [Reply(ctx.t("qr_made", text=args), images=(image,))]

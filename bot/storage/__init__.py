@@ -1,0 +1,61 @@
+"""The storage port: what features and the redirector need from a database.
+
+`open_store(url)` picks the engine from the URL; engines live beside this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Protocol
+
+from bot.model import Click, Group, GroupStats, Link
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or failed mid-operation."""
+
+
+class Store(Protocol):
+    async def upsert_group(
+        self, platform: str, chat_id: str, title: str, lang: str = "zh-CN"
+    ) -> Group: ...
+
+    async def upsert_user(self, platform: str, user_id: str, display_name: str) -> int: ...
+
+    async def create_link(
+        self, code: str, url: str, group_id: int, sharer_id: int | None, created_at: datetime
+    ) -> tuple[Link, bool]:
+        """Insert a link, or return the group's existing link for `url`.
+
+        Returns (link, created). Raises `CodeTaken` when `code` belongs to another link.
+        """
+        ...
+
+    async def get_link(self, code: str) -> Link | None: ...
+
+    async def add_clicks(self, clicks: Sequence[Click]) -> int:
+        """Store a batch in one transaction; clicks already stored (same id) are skipped."""
+        ...
+
+    async def group_stats(self, group_id: int) -> GroupStats: ...
+
+    async def find_groups(self, name: str | None) -> list[Group]: ...
+
+    async def daily_salt(self, day: date) -> bytes:
+        """The visitor-hash salt for `day`, created on first use; older salts are deleted."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class CodeTaken(Exception):
+    """The random code collided with an existing one; the caller draws another."""
+
+
+async def open_store(url: str) -> Store:
+    if url.startswith("sqlite:///"):
+        from bot.storage.sqlite import SqliteStore
+
+        return await SqliteStore.open(url.removeprefix("sqlite:///"))
+    raise ValueError(f"unsupported storage url scheme: {url.split(':', 1)[0]}")

@@ -1,0 +1,254 @@
+"""SQLite engine of the `Store` port (aiosqlite, WAL): the embedded single-box default.
+
+Schema changes are numbered migrations applied in order and recorded in PRAGMA user_version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import aiosqlite
+
+from bot.model import Click, Group, GroupStats, Link
+from bot.storage import CodeTaken, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE groups (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        lang TEXT NOT NULL DEFAULT 'zh-CN',
+        tz TEXT NOT NULL DEFAULT 'Asia/Shanghai',
+        settings TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        UNIQUE (platform, chat_id)
+    );
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        UNIQUE (platform, user_id)
+    );
+    CREATE TABLE links (
+        code TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        group_id INTEGER NOT NULL REFERENCES groups(id),
+        sharer_id INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        max_clicks INTEGER,
+        platforms TEXT,
+        anti_red INTEGER NOT NULL DEFAULT 0,
+        kind TEXT NOT NULL DEFAULT 'short',
+        disabled INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (group_id, url)
+    );
+    CREATE TABLE clicks (
+        id TEXT PRIMARY KEY,
+        code TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        class TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        referrer_host TEXT NOT NULL,
+        visitor TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX clicks_code_ts ON clicks (code, ts);
+    CREATE TABLE daily_salts (
+        day TEXT PRIMARY KEY,
+        salt BLOB NOT NULL
+    );
+    """,
+)
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class SqliteStore:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        # One connection is shared by all tasks; a statement issued while another task's batch
+        # transaction is open would join (and could be rolled back with) that batch.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteStore:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute("PRAGMA foreign_keys=ON")
+            store = cls(db)
+            await store._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # executescript commits on its own; BEGIN IMMEDIATE makes two processes migrating
+            # the same file take turns.
+            await self._db.executescript(
+                f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;"
+            )
+            log.info("sqlite schema migrated to version %d", number)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._db.close()
+
+    async def _one(self, sql: str, args: tuple[object, ...]) -> sqlite3.Row | None:
+        async with self._lock:
+            try:
+                async with self._db.execute(sql, args) as cur:
+                    return await cur.fetchone()
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
+
+    async def _all(self, sql: str, args: tuple[object, ...]) -> list[sqlite3.Row]:
+        async with self._lock:
+            try:
+                async with self._db.execute(sql, args) as cur:
+                    return list(await cur.fetchall())
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
+
+    async def upsert_group(
+        self, platform: str, chat_id: str, title: str, lang: str = "zh-CN"
+    ) -> Group:
+        row = await self._one(
+            "INSERT INTO groups (platform, chat_id, title, lang, created_at) "
+            "VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (platform, chat_id) DO UPDATE SET title = excluded.title "
+            "RETURNING id, platform, chat_id, title, lang",
+            (platform, chat_id, title, lang, datetime.now(UTC).isoformat()),
+        )
+        assert row is not None  # noqa: S101 - RETURNING always yields the row
+        return Group(id=row[0], platform=row[1], chat_id=row[2], title=row[3], lang=row[4])
+
+    async def upsert_user(self, platform: str, user_id: str, display_name: str) -> int:
+        row = await self._one(
+            "INSERT INTO users (platform, user_id, display_name) VALUES (?, ?, ?) "
+            "ON CONFLICT (platform, user_id) DO UPDATE SET display_name = excluded.display_name "
+            "RETURNING id",
+            (platform, user_id, display_name),
+        )
+        assert row is not None  # noqa: S101
+        return int(row[0])
+
+    async def create_link(
+        self, code: str, url: str, group_id: int, sharer_id: int | None, created_at: datetime
+    ) -> tuple[Link, bool]:
+        row = await self._one(
+            "INSERT INTO links (code, url, group_id, sharer_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING code",
+            (code, url, group_id, sharer_id, created_at.isoformat()),
+        )
+        if row is not None:
+            return Link(code, url, group_id, sharer_id, created_at), True
+        existing = await self._link_where("group_id = ? AND url = ?", (group_id, url))
+        if existing is None:
+            raise CodeTaken(code)
+        return existing, False
+
+    async def _link_where(self, where: str, args: tuple[object, ...]) -> Link | None:
+        row = await self._one(
+            # `where` is always one of this module's constant clauses, never user text.
+            "SELECT code, url, group_id, sharer_id, created_at, disabled FROM links WHERE "  # noqa: S608
+            + where,
+            args,
+        )
+        if row is None:
+            return None
+        return Link(row[0], row[1], row[2], row[3], _dt(row[4]), bool(row[5]))
+
+    async def get_link(self, code: str) -> Link | None:
+        return await self._link_where("code = ?", (code,))
+
+    async def add_clicks(self, clicks: Sequence[Click]) -> int:
+        rows = [
+            (c.id, c.code, c.ts.isoformat(), c.klass.value, c.platform, c.referrer_host, c.visitor)
+            for c in clicks
+        ]
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    before = self._db.total_changes
+                    await self._db.executemany(
+                        "INSERT OR IGNORE INTO clicks "
+                        "(id, code, ts, class, platform, referrer_host, visitor) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                    added = self._db.total_changes - before
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
+        return added
+
+    async def group_stats(self, group_id: int) -> GroupStats:
+        g = await self._one(
+            "SELECT id, platform, chat_id, title, lang FROM groups WHERE id = ?", (group_id,)
+        )
+        if g is None:
+            raise KeyError(group_id)
+        row = await self._one("SELECT COUNT(*) FROM links WHERE group_id = ?", (group_id,))
+        counts = {"human": 0, "preview": 0, "bot": 0}
+        for klass, count in await self._all(
+            "SELECT c.class, COUNT(*) FROM clicks c JOIN links l ON l.code = c.code "
+            "WHERE l.group_id = ? GROUP BY c.class",
+            (group_id,),
+        ):
+            counts[str(klass)] = int(count)
+        return GroupStats(
+            group=Group(g[0], g[1], g[2], g[3], g[4]),
+            links=int(row[0]) if row else 0,
+            human_clicks=counts["human"],
+            preview_clicks=counts["preview"],
+            bot_clicks=counts["bot"],
+        )
+
+    async def find_groups(self, name: str | None) -> list[Group]:
+        sql = "SELECT id, platform, chat_id, title, lang FROM groups"
+        args: tuple[str, ...] = ()
+        if name is not None:
+            sql += " WHERE chat_id = ? OR title = ?"
+            args = (name, name)
+        rows = await self._all(sql + " ORDER BY id", args)
+        return [Group(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def daily_salt(self, day: date) -> bytes:
+        key = day.isoformat()
+        # The salt is created once per day and deleted after it, so visitor hashes cannot be
+        # linked across days, and all redirector processes sharing this store agree on it.
+        await self._one(
+            "INSERT INTO daily_salts (day, salt) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
+            (key, secrets.token_bytes(32)),
+        )
+        await self._one("DELETE FROM daily_salts WHERE day < ?", (key,))
+        row = await self._one("SELECT salt FROM daily_salts WHERE day = ?", (key,))
+        assert row is not None  # noqa: S101
+        return bytes(row[0])

@@ -1,0 +1,251 @@
+"""Click recording off the redirect path: queue in memory, write in batches, never lose one.
+
+A redirect only appends a raw visit; `ClickRecorder.flush` classifies and hashes visits and
+stores them in one transaction. A batch the store refuses is retried, then spilled to an
+append-only file that is replayed on the next start; click ids make the replay idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bot.clock import Clock
+from bot.model import Click, ClickClass
+from bot.storage import Store
+from redirector.classify import classify_user_agent
+
+log = logging.getLogger(__name__)
+
+_STORE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """What the redirect path hands over: held in memory only until the next flush."""
+
+    id: str
+    code: str
+    ts: datetime
+    user_agent: str
+    ip: str
+    referrer: str
+
+
+def referrer_host(referrer: str) -> str:
+    try:
+        return (urlsplit(referrer).hostname or "")[:253]
+    except ValueError:
+        return ""
+
+
+def visitor_hash(salt: bytes, ip: str, user_agent: str) -> str:
+    """A per-day pseudonym: the same reader on the same day, without keeping the IP."""
+    digest = hmac.new(salt, f"{ip}\0{user_agent}".encode(), hashlib.sha256).hexdigest()
+    return digest[:32]
+
+
+def click_to_json(click: Click) -> str:
+    return json.dumps(
+        {
+            "id": click.id,
+            "code": click.code,
+            "ts": click.ts.isoformat(),
+            "class": click.klass.value,
+            "platform": click.platform,
+            "referrer_host": click.referrer_host,
+            "visitor": click.visitor,
+        },
+        ensure_ascii=False,
+    )
+
+
+def click_from_json(line: str) -> Click:
+    d = json.loads(line)
+    return Click(
+        id=d["id"],
+        code=d["code"],
+        ts=datetime.fromisoformat(d["ts"]),
+        klass=ClickClass(d["class"]),
+        platform=d["platform"],
+        referrer_host=d["referrer_host"],
+        visitor=d["visitor"],
+    )
+
+
+class ClickRecorder:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        spill_path: Path,
+        flush_interval: float = 0.2,
+        batch_size: int = 500,
+        retry_delay: float = 0.05,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._spill_path = spill_path
+        self._flush_interval = flush_interval
+        self._batch_size = batch_size
+        self._retry_delay = retry_delay
+        self._pending: list[Visit] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self._salt: tuple[date, bytes] | None = None
+        self._spill_waiting = False
+        self._stopping = False
+        # Ids are fixed when a click arrives, so a batch re-queued or replayed after an
+        # interruption is recognised by the store instead of counted twice.
+        self._id_prefix = secrets.token_hex(8)
+        self._sequence = itertools.count()
+        self.stored = 0
+        self.spilled = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def record(self, code: str, user_agent: str, ip: str, referrer: str) -> None:
+        """Called on the redirect path: O(1), no I/O."""
+        visit_id = f"{self._id_prefix}{next(self._sequence):x}"
+        self._pending.append(Visit(visit_id, code, self._clock(), user_agent, ip, referrer))
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+
+    async def start(self) -> None:
+        await self.replay_spill()
+        self._task = asyncio.create_task(self._run(), name="click-recorder")
+
+    async def stop(self) -> None:
+        """Let the timer finish its batch (never cancel a write midway), then write the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._flush_interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                # flush() spills what it cannot store; reaching here is a bug, not an outage.
+                log.exception("click flush failed")
+
+    async def _salt_for(self, day: date) -> bytes:
+        if self._salt is None or self._salt[0] != day:
+            try:
+                salt = await self._store.daily_salt(day)
+            except Exception:
+                # Uniques for the day split in two if this process later reads the shared
+                # salt; counting every click matters more.
+                log.warning("daily salt unavailable, using a process-local one for %s", day)
+                salt = secrets.token_bytes(32)
+            self._salt = (day, salt)
+        return self._salt[1]
+
+    async def _to_clicks(self, visits: list[Visit]) -> list[Click]:
+        clicks = []
+        for v in visits:
+            klass, platform = classify_user_agent(v.user_agent)
+            salt = await self._salt_for(v.ts.date())
+            clicks.append(
+                Click(
+                    id=v.id,
+                    code=v.code,
+                    ts=v.ts,
+                    klass=klass,
+                    platform=platform,
+                    referrer_host=referrer_host(v.referrer),
+                    visitor=visitor_hash(salt, v.ip, v.user_agent),
+                )
+            )
+        return clicks
+
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            while self._pending:
+                visits = self._pending[: self._batch_size]
+                del self._pending[: self._batch_size]
+                try:
+                    await self._store_or_spill(await self._to_clicks(visits))
+                except asyncio.CancelledError:
+                    # Interrupted mid-batch: keep the visits for the final flush. If the batch
+                    # was committed after all, their ids make the second write a no-op.
+                    self._pending[:0] = visits
+                    raise
+
+    async def _store_or_spill(self, clicks: list[Click]) -> None:
+        for attempt in range(1, _STORE_ATTEMPTS + 1):
+            try:
+                await self._store.add_clicks(clicks)
+            except Exception as e:
+                log.warning(
+                    "storing %d clicks failed (attempt %d/%d): %s",
+                    len(clicks),
+                    attempt,
+                    _STORE_ATTEMPTS,
+                    type(e).__name__,
+                )
+                if attempt < _STORE_ATTEMPTS:
+                    await asyncio.sleep(self._retry_delay * attempt)
+                continue
+            self.stored += len(clicks)
+            if self._spill_waiting:
+                await self.replay_spill()  # the store is back: bring in what was spilled
+            return
+        await asyncio.to_thread(self._append_spill, clicks)
+        self.spilled += len(clicks)
+        self._spill_waiting = True
+        log.error("spilled %d clicks to %s for replay", len(clicks), self._spill_path)
+
+    def _append_spill(self, clicks: list[Click]) -> None:
+        self._spill_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._spill_path.open("a", encoding="utf-8") as f:
+            f.writelines(click_to_json(c) + "\n" for c in clicks)
+            f.flush()
+            os.fsync(f.fileno())
+
+    async def replay_spill(self) -> int:
+        """Store clicks spilled by an earlier run; the file is removed only once all are in."""
+        if not self._spill_path.exists():
+            self._spill_waiting = False
+            return 0
+        text = await asyncio.to_thread(self._spill_path.read_text, "utf-8")
+        clicks = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                clicks.append(click_from_json(line))
+            except (ValueError, KeyError):
+                # A torn last line from a crash mid-write: the rest is still good.
+                log.warning("skipping unreadable spill line %d in %s", number, self._spill_path)
+        try:
+            for start in range(0, len(clicks), self._batch_size):
+                await self._store.add_clicks(clicks[start : start + self._batch_size])
+        except Exception as e:
+            log.warning("spill replay postponed, store unavailable: %s", type(e).__name__)
+            return 0
+        await asyncio.to_thread(self._spill_path.unlink)
+        self._spill_waiting = False
+        log.info("replayed %d spilled clicks from %s", len(clicks), self._spill_path)
+        return len(clicks)

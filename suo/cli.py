@@ -1,0 +1,234 @@
+"""The `suo` command: run, redirector, chat, shorten, decode, stats.
+
+Scripts depend on the flags and JSON shapes here; change them only with a note in README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from adapters.console import PLATFORM as CONSOLE
+from adapters.console import ConsoleChat, stdin_lines
+from bot.config import Config, ConfigError, load_config
+from bot.errors import UserError
+from bot.i18n import translate
+from bot.qr import decode_qr_codes
+from bot.storage import StoreUnavailable
+from suo.app import Suo
+
+log = logging.getLogger("suo")
+
+CLI_MEMBER = "cli"
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config or os.environ.get("SUO_CONFIG") or None)
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _console(suo: Suo, config: Config) -> None:
+    chat = ConsoleChat(
+        suo.core,
+        group=config.console.group,
+        member=config.console.member,
+        qr_dir=Path(config.console.qr_dir),
+        write=lambda text: print(text, flush=True),
+    )
+    chat.greet()
+    prompt = (lambda: chat.prompt) if sys.stdin.isatty() else None
+    chat_task = asyncio.create_task(chat.run(stdin_lines(prompt)))
+    signal_task = asyncio.create_task(_wait_for_signal())
+    await asyncio.wait({chat_task, signal_task}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (chat_task, signal_task):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def cmd_run(args: argparse.Namespace, *, redirector: bool, console: bool | None) -> int:
+    config = _config(args)
+    suo = await Suo.open(config)
+    runner = None
+    try:
+        if redirector:
+            runner = await suo.start_redirector()
+        # No platform adapter exists yet, so the console is the only chat; it needs a terminal
+        # (or an explicit `suo chat`), otherwise `suo run` serves the redirector alone.
+        want_console = console if console is not None else sys.stdin.isatty()
+        if want_console:
+            if runner is not None:
+                print(f"redirector on {config.server.public_url}", flush=True)
+            await _console(suo, config)
+        else:
+            if console is None:
+                log.info("stdin is not a terminal: console group not started")
+            await _wait_for_signal()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await suo.close()
+    return 0
+
+
+async def cmd_shorten(args: argparse.Namespace) -> int:
+    config = _config(args)
+    suo = await Suo.open(config)
+    try:
+        name = args.group or config.console.group
+        # The command line is the console group's other door: same platform, same groups.
+        group = await suo.store.upsert_group(CONSOLE, name, name, config.console.lang)
+        sharer = await suo.store.upsert_user(CONSOLE, CLI_MEMBER, CLI_MEMBER)
+        try:
+            short = await suo.shortener.shorten_in_group(group, sharer, args.url)
+        except UserError as e:
+            print(translate(group.lang, e.message_key, **e.params), file=sys.stderr)
+            return 2
+    finally:
+        await suo.close()
+    if args.json:
+        print(
+            json.dumps(
+                {"code": short.link.code, "short_url": short.short_url, "url": short.link.url},
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(short.short_url)
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    failed = False
+    for name in args.files:
+        codes: list[dict[str, str]] = []
+        error: str | None = None
+        try:
+            data = Path(name).read_bytes()
+            codes = [{"text": c.text, "kind": c.kind} for c in decode_qr_codes(data)]
+        except OSError as e:
+            error = f"cannot read file: {e.strerror or type(e).__name__}"
+        except UserError as e:
+            error = translate("en", e.message_key, **e.params)
+        failed = failed or error is not None
+        if args.json:
+            print(json.dumps({"file": name, "codes": codes, "error": error}, ensure_ascii=False))
+        elif error:
+            print(f"{name}: error: {error}")
+        elif not codes:
+            print(f"{name}: no QR code found")
+        else:
+            for code in codes:
+                print(f"{name}: [{code['kind']}] {code['text']}")
+    return 1 if failed else 0
+
+
+async def cmd_stats(args: argparse.Namespace) -> int:
+    suo = await Suo.open(_config(args))
+    try:
+        groups = await suo.store.find_groups(args.group)
+        rows = [await suo.store.group_stats(g.id) for g in groups]
+    finally:
+        await suo.close()
+    if args.group and not rows:
+        print(f"no group named {args.group!r}", file=sys.stderr)
+        return 1
+    for s in rows:
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "group": s.group.title,
+                        "platform": s.group.platform,
+                        "chat_id": s.group.chat_id,
+                        "links": s.links,
+                        "human_clicks": s.human_clicks,
+                        "preview_clicks": s.preview_clicks,
+                        "bot_clicks": s.bot_clicks,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            print(
+                f"{s.group.platform}/{s.group.title}: {s.links} links, {s.human_clicks} human "
+                f"clicks ({s.preview_clicks} previews, {s.bot_clicks} bots)"
+            )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="suo", description="快缩短网址 suo.run")
+    parser.add_argument("--config", help="TOML config file (default: $SUO_CONFIG or built-ins)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="redirector + chat adapters (console group in a terminal)")
+    sub.add_parser("redirector", help="only the redirector (for scale-out nodes)")
+    sub.add_parser("chat", help="only the console group chat")
+    p = sub.add_parser("shorten", help="shorten one URL")
+    p.add_argument("url")
+    p.add_argument("--group", help="group name (default: the console group)")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("decode", help="decode the QR codes in image files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("stats", help="links and clicks per group")
+    p.add_argument("--group")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if args.command in ("chat", "shorten", "decode", "stats") and not args.verbose:
+        level = logging.WARNING  # keep the chat and script output readable
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        if args.command == "run":
+            return asyncio.run(cmd_run(args, redirector=True, console=None))
+        if args.command == "redirector":
+            return asyncio.run(cmd_run(args, redirector=True, console=False))
+        if args.command == "chat":
+            return asyncio.run(cmd_run(args, redirector=False, console=True))
+        if args.command == "shorten":
+            return asyncio.run(cmd_shorten(args))
+        if args.command == "decode":
+            return cmd_decode(args)
+        return asyncio.run(cmd_stats(args))
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as e:
+        print(f"database unavailable: {e}", file=sys.stderr)
+        return 3
+    except OSError as e:
+        print(f"error: {e.strerror or e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

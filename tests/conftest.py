@@ -1,0 +1,81 @@
+"""Shared fixtures: a real SQLite file per test, a fixed clock, a built `Suo`, messages.
+
+Everything binds 127.0.0.1 port 0; nothing here reaches beyond loopback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, parse_config
+from bot.model import ChatKind, ImageSource, IncomingMessage, Sender
+from bot.urls import find_urls
+from suo.app import Suo
+
+REPO = Path(__file__).resolve().parents[1]
+FIXED_NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime = FIXED_NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    base = parse_config(
+        {
+            "server": {"public_url": "https://suo.test", "secret": "test-secret"},
+            "storage": {"url": f"sqlite:///{tmp_path / 'suo.db'}"},
+            "clicks": {"spill_path": str(tmp_path / "spill.jsonl")},
+        },
+        env={},
+    )
+    return replace(base, console=replace(base.console, qr_dir=str(tmp_path / "qr")))
+
+
+@pytest.fixture
+async def suo(config: Config, clock: FakeClock) -> AsyncIterator[Suo]:
+    app = await Suo.open(config, clock=clock)
+    yield app
+    await app.close()
+
+
+def group_message(
+    text: str = "",
+    *,
+    chat: str = "g1",
+    user: str = "alice",
+    images: tuple[ImageSource, ...] = (),
+    platform: str = "console",
+) -> IncomingMessage:
+    return IncomingMessage(
+        platform=platform,
+        chat_id=chat,
+        chat_title=f"Group {chat}",
+        chat_kind=ChatKind.GROUP,
+        sender=Sender(user, user.title()),
+        text=text,
+        urls=find_urls(text),
+        images=images,
+    )
+
+
+def image_of(data: bytes, name: str = "photo.jpg", size: int | None = None) -> ImageSource:
+    async def load() -> bytes:
+        return data
+
+    return ImageSource(name, len(data) if size is None else size, load)

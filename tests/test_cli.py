@@ -1,0 +1,195 @@
+"""The `suo` command as scripts and new users run it: real subprocesses, real files, loopback.
+
+Covers the README walk-through: shorten, open the short link, see the click in `suo stats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from bot.qr import render_qr_png
+
+CURL_UA = "curl/8.5.0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    port = free_port()
+    path = tmp_path / "suo.toml"
+    path.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+public_url = "http://127.0.0.1:{port}"
+secret = "cli-test"
+
+[storage]
+url = "sqlite:///{tmp_path / "suo.db"}"
+
+[clicks]
+spill_path = "{tmp_path / "spill.jsonl"}"
+
+[console]
+group = "demo"
+qr_dir = "{tmp_path / "qr"}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def suo(cfg: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "suo.cli", "--config", str(cfg), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_shorten_json_contract_and_dedupe(cfg: Path) -> None:
+    first = suo(cfg, "shorten", "https://example.com/活动", "--json")
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)
+    assert set(data) == {"code", "short_url", "url"}
+    assert data["url"] == "https://example.com/活动"
+    assert data["short_url"].endswith("/" + data["code"])
+    again = json.loads(suo(cfg, "shorten", "https://example.com/活动", "--json").stdout)
+    assert again["code"] == data["code"]
+    other = json.loads(
+        suo(cfg, "shorten", "https://example.com/活动", "--group", "b", "--json").stdout
+    )
+    assert other["code"] != data["code"]
+
+
+def test_shorten_refuses_javascript_url(cfg: Path) -> None:
+    result = suo(cfg, "shorten", "javascript:alert(1)")
+    assert result.returncode == 2
+    assert "http" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_decode_json_lines(cfg: Path, tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    good.write_bytes(render_qr_png("WIFI:T:WPA;S:咖啡店;P:secret123;;"))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(render_qr_png("x")[:60])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("just text", encoding="utf-8")
+    result = suo(
+        cfg, "decode", str(good), str(broken), str(notes), str(tmp_path / "missing.png"), "--json"
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [
+        str(good),
+        str(broken),
+        str(notes),
+        str(tmp_path / "missing.png"),
+    ]
+    assert lines[0] == {
+        "file": str(good),
+        "codes": [{"text": "WIFI:T:WPA;S:咖啡店;P:secret123;;", "kind": "wifi"}],
+        "error": None,
+    }
+    assert all(line["error"] and line["codes"] == [] for line in lines[1:])
+    assert result.returncode == 1
+
+
+def test_console_chat_answers_links_and_bad_input_without_dying(cfg: Path, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.png"
+    buf = io.BytesIO()
+    Image.new("1", (10_000, 10_000), 1).save(buf, "PNG")
+    huge.write_bytes(buf.getvalue())
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0garbage")
+    text_file = tmp_path / "readme.txt"
+    text_file.write_text("not an image", encoding="utf-8")
+    qr_photo = tmp_path / "poster.png"
+    qr_photo.write_bytes(render_qr_png("https://example.com/poster"))
+    lines = [
+        "大家看看 https://example.com/week1 ，周末活动",
+        f"/photo {broken}",
+        f"/photo {text_file}",
+        f"/photo {huge}",
+        f"/photo {tmp_path / 'missing.png'}",
+        "/short javascript:alert(1)",
+        "x" * 12_000,
+        "/as bob",
+        f"/photo {qr_photo}",
+        "https://example.com/week1",
+    ]
+    result = suo(cfg, "chat", stdin="\n".join(lines) + "\n")
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in out + result.stderr
+    assert out.count("无法读取这张图片") == 2
+    assert "分辨率太高" in out
+    assert "cannot read file" in out
+    assert "只能缩短 http:// 或 https://" in out
+    assert "https://example.com/poster" in out
+    assert "本群已有" in out  # bob's repost of alice's link reuses the code
+    saved = sorted((tmp_path / "qr").glob("*.png"))
+    assert len(saved) == 2  # one QR for week1 (reused), one for the poster's URL
+    assert all(str(p) in out for p in saved)
+
+
+def test_readme_walkthrough_shorten_click_stats(cfg: Path) -> None:
+    """suo redirector + suo shorten + one click with curl's UA -> suo stats shows 1 human click."""
+    short = json.loads(suo(cfg, "shorten", "https://example.com/readme", "--json").stdout)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "suo.cli", "--config", str(cfg), "redirector"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        status, location = asyncio.run(click_once(short["short_url"]))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    assert (status, location) == (302, "https://example.com/readme")
+    stats = [
+        json.loads(line)
+        for line in suo(cfg, "stats", "--group", "demo", "--json").stdout.splitlines()
+    ]
+    assert len(stats) == 1
+    assert stats[0]["links"] == 1
+    assert stats[0]["human_clicks"] == 1
+
+
+async def click_once(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):  # wait for the server to listen: bounded, ~10 s at most
+            try:
+                async with session.get(url.rsplit("/", 1)[0] + "/healthz") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+        async with session.get(
+            url, headers={"User-Agent": CURL_UA}, allow_redirects=False
+        ) as resp:
+            return resp.status, resp.headers["Location"]

@@ -1,0 +1,57 @@
+"""Config: the example file runs as is, mistakes name their key, secrets come from env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_config, parse_config
+from tests.conftest import REPO
+
+
+def test_example_config_loads_with_no_tokens() -> None:
+    config = load_config(REPO / "config.example.toml", env={})
+    assert config.server.host == "127.0.0.1"
+    assert config.server.public_url == "http://127.0.0.1:8080"
+    assert config.storage.url == "sqlite:///suo.db"
+    assert config.links.code_length == 7
+
+
+def test_defaults_without_a_file() -> None:
+    config = load_config(None, env={})
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 8080)
+    assert config.storage.url == "sqlite:///suo.db"
+
+
+def test_secret_from_env_wins_and_is_not_in_repr() -> None:
+    config = parse_config({"server": {"secret": "from-file"}}, env={"SUO_SECRET": "from-env"})
+    assert config.server.secret == "from-env"
+    assert "from-env" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"server": {"port": "8080"}}, "server.port"),
+        ({"server": {"port": 70000}}, "server.port"),
+        ({"server": {"public_url": "ftp://x"}}, "server.public_url"),
+        ({"links": {"code_length": 2}}, "links.code_length"),
+        ({"links": {"blocked_domains": [1]}}, "links.blocked_domains"),
+        ({"storage": {"url": "mysql://x"}}, "storage.url"),
+        ({"console": {"lang": "fr"}}, "console.lang"),
+        ({"serverr": {}}, "serverr"),
+    ],
+)
+def test_bad_values_name_their_key(data: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        parse_config(data, env={})
+
+
+def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server\nport = ", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad, env={})
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", env={})

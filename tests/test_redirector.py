@@ -1,0 +1,192 @@
+"""The redirector over real HTTP on 127.0.0.1: 302s, friendly errors, and every click kept."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.config import Config
+from bot.model import Group
+from bot.storage import StoreUnavailable
+from redirector.app import create_app
+from redirector.clicks import ClickRecorder
+from suo.app import Suo
+
+CHROME_ANDROID = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Mobile Safari/537.36"
+)
+WECHAT_IOS = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003129) NetType/WIFI "
+    "Language/zh_CN"
+)
+TELEGRAM_PREVIEW = "TelegramBot (like TwitterBot)"
+
+
+@pytest.fixture
+async def client(suo: Suo) -> AsyncIterator[TestClient[object, object]]:
+    server = TestServer(suo.redirector_app(), host="127.0.0.1", port=0)
+    async with TestClient(server) as c:
+        yield c
+
+
+async def make_link(suo: Suo, url: str, chat: str = "g1") -> tuple[Group, str]:
+    group = await suo.store.upsert_group("console", chat, chat)
+    short = await suo.shortener.shorten_in_group(group, None, url)
+    return group, short.link.code
+
+
+async def clicks_rows(config: Config) -> list[tuple[str, str, str, str, str]]:
+    path = config.storage.url.removeprefix("sqlite:///")
+    async with (
+        aiosqlite.connect(path) as db,
+        db.execute(
+            "SELECT code, class, platform, referrer_host, visitor FROM clicks ORDER BY ts"
+        ) as cur,
+    ):
+        return [tuple(r) for r in await cur.fetchall()]
+
+
+async def test_short_link_redirects_with_no_caching(suo: Suo, client: TestClient) -> None:
+    _, code = await make_link(suo, "https://例子.测试/路径?q=1")
+    resp = await client.get(f"/{code}", allow_redirects=False)
+    assert resp.status == 302
+    assert resp.headers["Location"] == "https://xn--fsqu00a.xn--0zwm56d/%E8%B7%AF%E5%BE%84?q=1"
+    assert resp.headers["Cache-Control"] == "private, max-age=0"
+
+
+async def test_unknown_code_gets_a_friendly_404_page(client: TestClient) -> None:
+    resp = await client.get("/nope123", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert resp.status == 404
+    assert "链接不存在" in await resp.text()
+    resp = await client.get("/nope123", headers={"Accept-Language": "en-US,en;q=0.8"})
+    assert "Link not found" in await resp.text()
+
+
+async def test_head_is_answered_but_never_counted(
+    suo: Suo,
+    client: TestClient,
+    config: Config,
+) -> None:
+    group, code = await make_link(suo, "https://example.com/head")
+    resp = await client.head(f"/{code}", allow_redirects=False)
+    assert resp.status == 302
+    assert resp.headers["Location"] == "https://example.com/head"
+    await suo.recorder.flush()
+    assert await clicks_rows(config) == []
+    assert (await suo.store.group_stats(group.id)).human_clicks == 0
+
+
+async def test_clicks_are_classified_and_no_ip_is_stored(
+    suo: Suo,
+    client: TestClient,
+    config: Config,
+) -> None:
+    group, code = await make_link(suo, "https://example.com/c")
+    for ua, ref in [
+        (CHROME_ANDROID, "https://t.me/somegroup"),
+        (WECHAT_IOS, ""),
+        (TELEGRAM_PREVIEW, ""),
+        ("python-requests/2.32", ""),
+    ]:
+        resp = await client.get(
+            f"/{code}", headers={"User-Agent": ua, "Referer": ref}, allow_redirects=False
+        )
+        assert resp.status == 302
+    await suo.recorder.flush()
+    rows = await clicks_rows(config)
+    assert sorted((r[1], r[2], r[3]) for r in rows) == [
+        ("bot", "bot", ""),
+        ("human", "android", "t.me"),
+        ("human", "wechat", ""),
+        ("preview", "preview", ""),
+    ]
+    assert all("127.0.0.1" not in "".join(r) for r in rows)
+    stats = await suo.store.group_stats(group.id)
+    assert (stats.human_clicks, stats.preview_clicks, stats.bot_clicks) == (2, 1, 1)
+
+
+async def test_all_batched_clicks_are_persisted_after_shutdown(suo: Suo, config: Config) -> None:
+    group, code = await make_link(suo, "https://example.com/batch")
+    n = 1234
+    server = TestServer(suo.redirector_app(), host="127.0.0.1", port=0)
+    async with TestClient(server) as c:
+        for _ in range(n):
+            resp = await c.get(
+                f"/{code}", headers={"User-Agent": CHROME_ANDROID}, allow_redirects=False
+            )
+            assert resp.status == 302
+    # The client context closed the app: cleanup flushed whatever the timer had not.
+    assert suo.recorder.pending == 0
+    assert len(await clicks_rows(config)) == n
+    assert (await suo.store.group_stats(group.id)).human_clicks == n
+
+
+class FailingStore:
+    """Wraps a real store; add_clicks fails while `down` is set, like a lost database."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.down = True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def add_clicks(self, clicks: list[object]) -> int:
+        if self.down:
+            raise StoreUnavailable("database is gone")
+        return await self.inner.add_clicks(clicks)
+
+
+async def test_clicks_survive_a_database_outage_via_spill_and_are_not_counted_twice(
+    suo: Suo, config: Config, tmp_path: Path
+) -> None:
+    group, code = await make_link(suo, "https://example.com/outage")
+    flaky = FailingStore(suo.store)
+    spill = tmp_path / "outage.spill.jsonl"
+    recorder = ClickRecorder(flaky, clock=suo.clock, spill_path=spill, retry_delay=0)
+    app = create_app(flaky, recorder, public_url="https://suo.test")
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as c:
+        for _ in range(40):
+            resp = await c.get(
+                f"/{code}", headers={"User-Agent": CHROME_ANDROID}, allow_redirects=False
+            )
+            assert resp.status == 302  # redirects keep working while the store is down
+        await recorder.flush()
+        assert spill.exists() and len(spill.read_text().splitlines()) == 40
+        spilled = spill.read_text()
+        flaky.down = False
+        for _ in range(2):
+            await c.get(f"/{code}", headers={"User-Agent": CHROME_ANDROID}, allow_redirects=False)
+        await recorder.flush()  # the store is back: the spill is replayed with this batch
+    assert not spill.exists()
+    assert (await suo.store.group_stats(group.id)).human_clicks == 42
+    # A crash after storing but before removing the spill file replays it again: no double count.
+    spill.write_text(spilled)
+    again = ClickRecorder(suo.store, clock=suo.clock, spill_path=spill)
+    assert await again.replay_spill() == 40
+    assert (await suo.store.group_stats(group.id)).human_clicks == 42
+
+
+async def test_qr_png_route_serves_the_short_link_qr(suo: Suo, client: TestClient) -> None:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    _, code = await make_link(suo, "https://example.com/png")
+    resp = await client.get(f"/{code}.png")
+    assert resp.status == 200 and resp.content_type == "image/png"
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(await resp.read())))
+    assert [r.text for r in decoded] == [f"https://suo.test/{code}"]
+
+
+async def test_healthz(client: TestClient) -> None:
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    assert (await resp.json())["status"] == "ok"
