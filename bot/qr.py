@@ -113,7 +113,10 @@ def load_greyscale(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Ima
             image = Image.open(io.BytesIO(data), formats=_IMAGE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise too_many_pixels from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+    except UnidentifiedImageError:
+        raise unreadable from None
+    except Exception as exc:  # Pillow's parsers fail in many ways on hostile bytes
+        log.info("qr: image header unreadable (%s)", type(exc).__name__)
         raise unreadable from None
     width, height = image.size
     if width * height > max_pixels:
@@ -123,11 +126,11 @@ def load_greyscale(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Ima
         image.draft("L", image.size)
     try:
         image.load()
-        upright = ImageOps.exif_transpose(image)
-        return _greyscale_on(upright, background=255)
+        return _greyscale_on_white(ImageOps.exif_transpose(image))
     except Image.DecompressionBombError:
         raise too_many_pixels from None
-    except (OSError, SyntaxError, ValueError, EOFError):
+    except Exception as exc:  # truncated or corrupt pixel data, broken EXIF
+        log.info("qr: %s image unreadable (%s)", image.format, type(exc).__name__)
         raise unreadable from None
 
 
@@ -152,8 +155,12 @@ def decode_greyscale(image: Image.Image, *, use_fallback: bool = True) -> list[D
 # --- image preparation -------------------------------------------------------------------
 
 
-def _greyscale_on(image: Image.Image, *, background: int) -> Image.Image:
-    """Convert to 8-bit greyscale, compositing any transparency onto a flat background."""
+def _greyscale_on_white(image: Image.Image) -> Image.Image:
+    """Convert to 8-bit greyscale, compositing any transparency onto white.
+
+    Exported codes often have dark modules on a transparent background; dropping the alpha
+    would leave them black on black.
+    """
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale PNGs: keep the top byte, as a plain convert("L") would clip.
         image = image.point(lambda value: value / 256).convert("L")
@@ -163,7 +170,7 @@ def _greyscale_on(image: Image.Image, *, background: int) -> Image.Image:
     if not has_alpha:
         return image.convert("L")
     rgba = image.convert("RGBA")
-    canvas = Image.new("RGBA", rgba.size, (background, background, background, 255))
+    canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     canvas.alpha_composite(rgba)
     return canvas.convert("L")
 
@@ -183,6 +190,10 @@ def _qr_formats() -> zxingcpp.BarcodeFormats:
 
 _QR_FORMATS = _qr_formats()
 _REGULAR_QR = zxingcpp.BarcodeFormat.QRCode
+# Larger images gain nothing from upscaling (zxing-cpp already searches a pyramid of
+# downscaled copies) and would cost tens of milliseconds per attempt.
+_UPSCALE_UP_TO = 1000
+_MAX_DEWARPED_CANDIDATES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +250,8 @@ def _decode_with_zxing(grey: Image.Image) -> list[_Found]:
     """Read with zxing-cpp, retrying harder only while something is left unread.
 
     Each retry runs when nothing was decoded yet, or when zxing-cpp located a QR code it
-    could not read. Every result has passed Reed-Solomon correction, so extra attempts add
-    codes, not wrong answers.
+    could not read, so a clean photo costs one pass. A retry's result still has to pass
+    zxing-cpp's Reed-Solomon check, which keeps extra attempts from adding wrong answers.
     """
     found, failed = _zxing_read(grey, zxingcpp.Binarizer.LocalAverage)
     for attempt in _retries(grey):
@@ -260,8 +271,8 @@ def _retries(grey: Image.Image) -> Iterator[_Attempt]:
     """Retry strategies, cheapest and most often useful first."""
 
     def global_histogram(_: list[_Candidate]) -> tuple[list[_Found], list[_Candidate]]:
-        # A single global threshold reads evenly lit prints that the local-average binarizer
-        # breaks into speckle (creased fabric, glossy paper).
+        # A single global threshold keeps modules whole where local averaging fragments
+        # them on unevenly textured prints (it alone reads two of the T-shirt photos).
         return _zxing_read(grey, zxingcpp.Binarizer.GlobalHistogram)
 
     def dewarped(unread: list[_Candidate]) -> tuple[list[_Found], list[_Candidate]]:
@@ -280,12 +291,6 @@ def _retries(grey: Image.Image) -> Iterator[_Attempt]:
     yield dewarped
     if max(grey.size) <= _UPSCALE_UP_TO:
         yield upscaled
-
-
-# Larger images gain nothing from upscaling (zxing-cpp already searches a pyramid of
-# downscaled copies) and would cost tens of milliseconds per attempt.
-_UPSCALE_UP_TO = 1000
-_MAX_DEWARPED_CANDIDATES = 3
 
 
 def _unread(failed: list[_Candidate], found: list[_Found]) -> list[_Candidate]:
@@ -326,25 +331,20 @@ def _inside(point: Point, quad: Quad) -> bool:
 
 def _in_reading_order(found: Sequence[_Found]) -> list[str]:
     """Texts top to bottom, then left to right within a row; each payload once."""
-    boxes = sorted(
-        (
-            (min(p[1] for p in f.quad), max(p[1] for p in f.quad), _centre(f.quad), f.text)
-            for f in found
-        ),
-        key=lambda box: box[2][1],
-    )
-    rows: list[list[tuple[float, float, Point, str]]] = []
-    for box in boxes:
-        # Codes whose centre falls within the first code's vertical extent share its row.
-        if rows and box[2][1] <= rows[-1][0][1]:
-            rows[-1].append(box)
+    rows: list[list[_Found]] = []
+    row_bottom = -math.inf
+    for code in sorted(found, key=lambda f: _centre(f.quad)[1]):
+        # A code whose centre lies above the bottom of the row's first code joins that row.
+        if rows and _centre(code.quad)[1] <= row_bottom:
+            rows[-1].append(code)
         else:
-            rows.append([box])
+            rows.append([code])
+            row_bottom = max(y for _, y in code.quad)
     texts: list[str] = []
     for row in rows:
-        for *_, text in sorted(row, key=lambda box: box[2][0]):
-            if text not in texts:
-                texts.append(text)
+        for code in sorted(row, key=lambda f: _centre(f.quad)[0]):
+            if code.text not in texts:
+                texts.append(code.text)
     return texts
 
 
@@ -465,35 +465,11 @@ def _flatten_patch(grey: Image.Image, outline: _Outline, grid: int) -> Image.Ima
     bottom = _resample(outline.bottom, grid + 1)
     left = _resample(outline.left, grid + 1)
     right = _resample(outline.right, grid + 1)
-    p00, p10, p01, p11 = top[0], top[-1], bottom[0], bottom[-1]
+    corners = (top[0], top[-1], bottom[-1], bottom[0])
 
     def surface(iu: int, iv: int) -> Point:
-        u, v = iu / grid, iv / grid
-        return (
-            _coons(
-                u,
-                v,
-                top[iu][0],
-                bottom[iu][0],
-                left[iv][0],
-                right[iv][0],
-                p00[0],
-                p10[0],
-                p01[0],
-                p11[0],
-            ),
-            _coons(
-                u,
-                v,
-                top[iu][1],
-                bottom[iu][1],
-                left[iv][1],
-                right[iv][1],
-                p00[1],
-                p10[1],
-                p01[1],
-                p11[1],
-            ),
+        return _coons_point(
+            iu / grid, iv / grid, (top[iu], bottom[iu], left[iv], right[iv]), corners
         )
 
     size = outline.size
@@ -523,13 +499,22 @@ def _flatten_patch(grey: Image.Image, outline: _Outline, grid: int) -> Image.Ima
     return framed
 
 
-def _coons(
-    u: float, v: float, top: float, bottom: float, left: float, right: float,
-    p00: float, p10: float, p01: float, p11: float,
-) -> float:  # fmt: skip
-    ruled = (1 - v) * top + v * bottom + (1 - u) * left + u * right
-    corners = (1 - u) * (1 - v) * p00 + u * (1 - v) * p10 + (1 - u) * v * p01 + u * v * p11
-    return ruled - corners
+def _coons_point(
+    u: float, v: float, sides: tuple[Point, Point, Point, Point], corners: Quad
+) -> Point:
+    """The bilinear Coons patch at (u, v): both pairs of opposite sides blended, less the
+    corners' bilinear blend (counted twice otherwise). `sides` are top, bottom, left, right."""
+    top, bottom, left, right = sides
+    tl, tr, br, bl = corners
+
+    def blend(k: int) -> float:
+        ruled = (1 - v) * top[k] + v * bottom[k] + (1 - u) * left[k] + u * right[k]
+        bilinear = (
+            (1 - u) * (1 - v) * tl[k] + u * (1 - v) * tr[k] + u * v * br[k] + (1 - u) * v * bl[k]
+        )
+        return ruled - bilinear
+
+    return (blend(0), blend(1))
 
 
 def _resample(points: list[Point], count: int) -> list[Point]:
@@ -595,7 +580,11 @@ def _otsu_threshold(grey: Image.Image) -> int:
 
 # --- pyzbar fallback ----------------------------------------------------------------------
 
-_ZbarDecode = Callable[..., Any]
+_ZbarRead = Callable[[Image.Image], list[Any]]
+
+# zbar takes half a second on a 12-megapixel photo, and reads big, noisy codes better at a
+# modest size anyway: it sees at most this many pixels a side, then half that.
+_ZBAR_MAX_SIDE = 1200
 
 # Charsets libzbar may have guessed when it turned a QR code's bytes into text, and the ones
 # those bytes were really written in. zbar happily reads GBK or Shift_JIS bytes as Big5.
@@ -604,44 +593,42 @@ _QR_CHARSETS = ("utf-8", "shift_jis", "big5", "gbk")
 
 
 @functools.cache
-def _zbar_decoder() -> _ZbarDecode | None:
-    """pyzbar's decode function, or None when pyzbar or the libzbar it wraps is missing."""
+def _zbar_decoder() -> _ZbarRead | None:
+    """A QR-only pyzbar reader, or None when pyzbar or the libzbar it wraps is missing."""
     try:
         from pyzbar import pyzbar
     except (ImportError, OSError) as exc:
         log.info("qr: pyzbar fallback unavailable (%s)", type(exc).__name__)
         return None
-    decode: _ZbarDecode = pyzbar.decode
-    return decode
+
+    def read(image: Image.Image) -> list[Any]:
+        return list(pyzbar.decode(image, symbols=[pyzbar.ZBarSymbol.QRCODE]))
+
+    return read
 
 
-def _decode_with_zbar(grey: Image.Image, decode: _ZbarDecode) -> list[_Found]:
-    from pyzbar.pyzbar import ZBarSymbol
-
-    # zbar takes half a second on a 12-megapixel photo, and reads big, noisy codes better
-    # at a modest size anyway: first at most _ZBAR_MAX_SIDE pixels, then half that.
+def _decode_with_zbar(grey: Image.Image, read: _ZbarRead) -> list[_Found]:
     first = _fit_within(grey, _ZBAR_MAX_SIDE)
-    images = [first, _fit_within(first, max(first.size) // 2)]
-    for index, image in enumerate(images):
+    for attempt, image in enumerate((first, _fit_within(first, max(first.size) // 2))):
+        try:
+            symbols = read(image)
+        except Exception:  # a fallback must never take the primary result down with it
+            log.warning("qr: pyzbar failed on a %dx%d image", *image.size, exc_info=True)
+            return []
         scale = image.width / grey.width
         found: list[_Found] = []
-        for symbol in decode(image, symbols=[ZBarSymbol.QRCODE]):
+        for symbol in symbols:
             text = _trusted_zbar_text(symbol.data)
             if text is None:
-                log.info("qr: dropped an ambiguous pyzbar result (attempt %d)", index)
+                log.info("qr: dropped an ambiguous pyzbar result (attempt %d)", attempt)
                 continue
-            rect = symbol.rect
-            left, top = rect.left / scale, rect.top / scale
-            right, bottom = left + rect.width / scale, top + rect.height / scale
-            found = _merge(
-                found, [_Found(text, ((left, top), (right, top), (right, bottom), (left, bottom)))]
-            )
+            left, top = symbol.rect.left / scale, symbol.rect.top / scale
+            right, bottom = left + symbol.rect.width / scale, top + symbol.rect.height / scale
+            quad = ((left, top), (right, top), (right, bottom), (left, bottom))
+            found = _merge(found, [_Found(text, quad)])
         if found:
             return found
     return []
-
-
-_ZBAR_MAX_SIDE = 1200
 
 
 def _fit_within(image: Image.Image, longest: int) -> Image.Image:

@@ -200,7 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.INFO
-    if args.command in ("chat", "shorten", "decode", "stats") and not args.verbose:
+    console_in_terminal = args.command == "run" and sys.stdin.isatty()
+    if (args.command in ("chat", "shorten", "decode", "stats") or console_in_terminal) and (
+        not args.verbose
+    ):
         level = logging.WARNING  # keep the chat and script output readable
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
