@@ -117,6 +117,7 @@ _CATALOG: dict[str, dict[str, str]] = {
     "kind.wifi": {"zh-CN": "Wi-Fi", "en": "Wi-Fi"},
     "kind.vcard": {"zh-CN": "名片", "en": "vCard"},
     "kind.mecard": {"zh-CN": "名片", "en": "MeCard"},
+    "kind.bookmark": {"zh-CN": "书签", "en": "bookmark"},
     "kind.email": {"zh-CN": "邮件", "en": "email"},
     "kind.phone": {"zh-CN": "电话", "en": "phone"},
     "kind.sms": {"zh-CN": "短信", "en": "SMS"},

@@ -12,7 +12,7 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.links import Shortener, short_link_image
 from bot.model import ImageSource, Reply, ReplyImage
-from bot.qr import decode_qr_codes
+from bot.qr import decode_qr_codes, url_in_payload
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,11 @@ class PhotoReplies:
             lines.append(
                 ctx.t("qr_item", index=index, kind=ctx.t(f"kind.{code.kind}"), text=shown)
             )
-            if code.kind != "url":
+            url = url_in_payload(code.text, code.kind)
+            if url is None:
                 continue
             try:
-                short = await self._shortener.shorten_in_group(ctx.group, ctx.sharer_id, code.text)
+                short = await self._shortener.shorten_in_group(ctx.group, ctx.sharer_id, url)
             except UserError as e:
                 lines.append("   " + ctx.t(e.message_key, **e.params))
                 continue

@@ -10,6 +10,7 @@ import io
 import itertools
 import logging
 import math
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +41,7 @@ _PAYLOAD_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("wifi:",), "wifi"),
     (("begin:vcard",), "vcard"),
     (("mecard:",), "mecard"),
+    (("mebkm:",), "bookmark"),
     (("mailto:", "matmsg:"), "email"),
     (("tel:",), "phone"),
     (("sms:", "smsto:"), "sms"),
@@ -59,7 +61,8 @@ class DecodedCode:
 
 
 def classify_payload(text: str) -> str:
-    """Name the kind of a QR payload: url, wifi, vcard, mecard, email, phone, sms, geo or text."""
+    """Name the kind of a QR payload: url, wifi, vcard, mecard, bookmark, email, phone, sms,
+    geo or text."""
     # Schemes are case-insensitive, and QR generators often upper-case URLs to fit the denser
     # alphanumeric mode ("HTTPS://SUO.RUN/AB").
     head = text.lstrip("\ufeff \t\r\n").lower()
@@ -67,6 +70,22 @@ def classify_payload(text: str) -> str:
         if head.startswith(prefixes):
             return kind
     return "text"
+
+
+_MECARD_FIELD = re.compile(r"(?i)(?:^MEBKM:|;)URL:((?:\\.|[^;\\])*)")
+_MECARD_ESCAPE = re.compile(r"\\(.)")
+
+
+def url_in_payload(text: str, kind: str) -> str | None:
+    """The web address a payload leads to: a URL itself, or a bookmark's URL field."""
+    if kind == "url":
+        return text.strip()
+    if kind == "bookmark":
+        match = _MECARD_FIELD.search(text)
+        if match:
+            url = _MECARD_ESCAPE.sub(r"\1", match.group(1)).strip()
+            return url if classify_payload(url) == "url" else None
+    return None
 
 
 def render_qr_png(text: str, *, box_size: int = 10, border: int = 4) -> bytes:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 import zxingcpp
 from PIL import Image
 
 from bot.config import Config
 from bot.model import Reply
 from suo.app import Suo
-from tests.conftest import FakeClock, group_message, image_of
+from tests.conftest import REPO, FakeClock, group_message, image_of
 
 SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
 
@@ -149,3 +150,14 @@ async def test_english_group_gets_english_replies(config: Config, clock: FakeClo
     finally:
         await suo.close()
     assert reply.text == "Only http:// and https:// links can be shortened."
+
+
+async def test_real_photo_of_a_bookmark_qr_gets_its_url_shortened(suo: Suo) -> None:
+    photo = REPO.parent / "shared" / "qr-photos" / "zxing-qrcode-1" / "1.png"
+    if not photo.exists():
+        pytest.skip(f"shared QR photos not present at {photo.parent}")
+    (reply,) = await suo.core.handle(group_message(images=(image_of(photo.read_bytes()),)))
+    assert "[书签]" in reply.text
+    (code,) = codes_in(reply)
+    link = await suo.store.get_link(code)
+    assert link is not None and link.url == "http://en.wikipedia.org/wiki/Main_Page"

@@ -20,7 +20,13 @@ from PIL import Image
 
 from bot import qr
 from bot.errors import UserError
-from bot.qr import DecodedCode, classify_payload, decode_qr_codes, render_qr_png
+from bot.qr import (
+    DecodedCode,
+    classify_payload,
+    decode_qr_codes,
+    render_qr_png,
+    url_in_payload,
+)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
@@ -148,7 +154,7 @@ def test_render_honours_box_size_and_border() -> None:
         ("sms:+8610123456", "sms"),
         ("SMSTO:+8610123456:hello", "sms"),
         ("geo:39.9042,116.4074", "geo"),
-        ("MEBKM:URL:http\\://en.wikipedia.org;;", "text"),
+        ("MEBKM:URL:http\\://en.wikipedia.org;;", "bookmark"),
         ("httpx://not-a-url", "text"),
         ("加群请扫码", "text"),
         ("", "text"),
@@ -356,3 +362,21 @@ def test_pyzbar_fallback_reads_a_code_when_available() -> None:
     grey = qr_image("https://suo.run/zbar")
 
     assert [found.text for found in qr._decode_with_zbar(grey, decode)] == ["https://suo.run/zbar"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "url"),
+    [
+        ("https://example.com/a", "https://example.com/a"),
+        (
+            "MEBKM:URL:http\\://en.wikipedia.org/wiki/Main_Page;;",
+            "http://en.wikipedia.org/wiki/Main_Page",
+        ),
+        ("MEBKM:TITLE:a\\;b;URL:https\\://a.example/p?q=1\\;2;;", "https://a.example/p?q=1;2"),
+        ("MEBKM:TITLE:no address;;", None),
+        ("MEBKM:URL:javascript\\:alert(1);;", None),
+        ("WIFI:T:WPA;S:x;P:https://not-a-link;;", None),
+    ],
+)
+def test_url_in_payload(payload: str, url: str | None) -> None:
+    assert url_in_payload(payload, classify_payload(payload)) == url
