@@ -57,12 +57,29 @@ class ConsoleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    token: str = field(default="", repr=False)
+    api_base_url: str = "https://api.telegram.org/bot"
+    file_base_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"
+    webhook_secret: str = field(default="", repr=False)
+    webhook_path: str = "/telegram/webhook"
+    link_previews: bool = False
+    admin_cache_seconds: int = 300
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
     links: LinksConfig = LinksConfig()
     clicks: ClicksConfig = ClicksConfig()
     console: ConsoleConfig = ConsoleConfig()
+    telegram: TelegramConfig = TelegramConfig()
 
 
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -148,13 +165,50 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         qr_dir=_get(co, "console", "qr_dir", str, "suo-qr"),
         lang=lang,
     )
+    telegram = _telegram(_table(data, "telegram"), env)
     return Config(
+        telegram=telegram,
         server=server,
         storage=StorageConfig(url=storage_url),
         links=links,
         clicks=clicks,
         console=console,
     )
+
+
+def _telegram(t: Mapping[str, Any], env: Mapping[str, str]) -> TelegramConfig:
+    d = TelegramConfig()
+    mode = _get(t, "telegram", "mode", str, d.mode)
+    if mode not in ("polling", "webhook"):
+        raise ConfigError(f"telegram.mode must be polling or webhook, got {mode!r}")
+    config = TelegramConfig(
+        token=env.get("SUO_TELEGRAM_TOKEN") or _get(t, "telegram", "token", str, ""),
+        api_base_url=_get(t, "telegram", "api_base_url", str, d.api_base_url),
+        file_base_url=_get(t, "telegram", "file_base_url", str, d.file_base_url),
+        mode=mode,
+        webhook_secret=env.get("SUO_TELEGRAM_WEBHOOK_SECRET")
+        or _get(t, "telegram", "webhook_secret", str, ""),
+        webhook_path=_get(t, "telegram", "webhook_path", str, d.webhook_path),
+        link_previews=_get(t, "telegram", "link_previews", bool, d.link_previews),
+        admin_cache_seconds=_positive(
+            "telegram",
+            "admin_cache_seconds",
+            _get(t, "telegram", "admin_cache_seconds", int, d.admin_cache_seconds),
+            low=0,
+        ),
+    )
+    for key in ("api_base_url", "file_base_url"):
+        if urlsplit(getattr(config, key)).scheme not in ("http", "https"):
+            raise ConfigError(f"telegram.{key} must be an http(s) URL")
+    if not config.webhook_path.startswith("/"):
+        raise ConfigError("telegram.webhook_path must start with /")
+    if config.enabled and config.mode == "webhook" and len(config.webhook_secret) < 16:
+        # Without the secret anyone who learns the path could post fake updates.
+        raise ConfigError(
+            "telegram.webhook_secret (or SUO_TELEGRAM_WEBHOOK_SECRET) must be set, "
+            "at least 16 characters [A-Za-z0-9_-], in webhook mode"
+        )
+    return config
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:

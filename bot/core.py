@@ -29,13 +29,11 @@ class Core:
         photos: PhotoReplies,
         stats: StatsReplies,
         *,
-        bot_username: str | None = None,
         default_lang: str = DEFAULT_LANG,
     ) -> None:
         self._store = store
         self._links = links
         self._photos = photos
-        self._bot_username = bot_username
         self._default_lang = default_lang
         self.router = Router()
         self.router.add(self._help, "help", "start", "帮助")
@@ -74,8 +72,9 @@ class Core:
         message = ctx.message
         command = parse_command(message.text)
         if command is not None:
-            if command.addressed_to and command.addressed_to != self._bot_username:
-                return []  # a command for another bot in the same group
+            if command.addressed_to:
+                # Adapters strip a mention of this bot, so what is left is for another bot.
+                return []
             handler = self.router.route(command.name)
             if handler is None:
                 return [Reply(ctx.t("unknown_command", command=command.name[:32]))]
@@ -87,6 +86,14 @@ class Core:
             urls = [found.url for found in message.urls]
             replies += await self._links.reply_to_urls(ctx, urls, explicit=False)
         return replies
+
+    async def group_language(self, platform: str, chat_id: str, title: str) -> str:
+        """The reply language of a group (recording the group), for adapter-owned texts."""
+        group = await self._store.upsert_group(platform, chat_id, title, self._default_lang)
+        return group.lang
+
+    def help_text(self, lang: str) -> str:
+        return translate(lang, "help")
 
     async def _help(self, ctx: Context, args: str) -> list[Reply]:
         return [Reply(ctx.t("help"))]

@@ -1,4 +1,4 @@
-"""Composition root: build the store, core, click recorder and redirector app from config.
+"""Composition root: build the store, core, adapters, click recorder and redirector from config.
 
 `Suo.open(config)` owns their lifetimes; `close()` releases them in reverse order.
 """
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from adapters.telegram import TelegramAdapter
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.core import Core
@@ -32,6 +33,7 @@ class Suo:
     core: Core
     recorder: ClickRecorder
     clock: Clock
+    telegram: TelegramAdapter | None = None
 
     @classmethod
     async def open(cls, config: Config, *, clock: Clock = utc_now) -> Suo:
@@ -51,23 +53,54 @@ class Suo:
             flush_interval=config.clicks.flush_interval_ms / 1000,
             batch_size=config.clicks.batch_size,
         )
-        return cls(config, store, shortener, core, recorder, clock)
+        telegram = None
+        if config.telegram.enabled:
+            telegram = TelegramAdapter(core, config.telegram, public_url=config.server.public_url)
+        return cls(config, store, shortener, core, recorder, clock, telegram)
+
+    @property
+    def has_platform(self) -> bool:
+        """True when a real chat platform is configured (so no console group is needed)."""
+        return self.telegram is not None
+
+    def _mount_webhooks(self, app: web.Application) -> None:
+        if self.telegram is not None and self.config.telegram.mode == "webhook":
+            self.telegram.mount(app)
 
     def redirector_app(self) -> web.Application:
-        return create_app(self.store, self.recorder, public_url=self.config.server.public_url)
+        app = create_app(self.store, self.recorder, public_url=self.config.server.public_url)
+        self._mount_webhooks(app)
+        return app
 
-    async def start_redirector(self) -> web.AppRunner:
-        runner = web.AppRunner(self.redirector_app(), access_log=None, handle_signals=False)
+    def webhook_app(self) -> web.Application:
+        """Only the platforms' webhook routes, for `suo bot` without a redirector."""
+        app = web.Application()
+        self._mount_webhooks(app)
+        return app
+
+    async def serve(self, app: web.Application) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.config.server.host, self.config.server.port)
         await site.start()
         log.info(
-            "redirector listening on %s:%d, short links start with %s",
+            "listening on %s:%d, short links start with %s",
             self.config.server.host,
             self.config.server.port,
             self.config.server.public_url,
         )
         return runner
+
+    async def start_adapters(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.start()
+
+    async def stop_adapters(self) -> None:
+        if self.telegram is not None:
+            try:
+                await self.telegram.stop()
+            except Exception:
+                log.exception("telegram adapter did not stop cleanly")
 
     async def close(self) -> None:
         await self.store.close()

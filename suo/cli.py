@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from telegram.error import InvalidToken
+
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleChat, stdin_lines
 from bot.config import Config, ConfigError, load_config
@@ -65,25 +67,36 @@ async def _console(suo: Suo, config: Config) -> None:
             await task
 
 
-async def cmd_run(args: argparse.Namespace, *, redirector: bool, console: bool | None) -> int:
+async def cmd_run(args: argparse.Namespace, *, mode: str) -> int:
+    """`run`: redirector + adapters; `redirector`: only it; `bot`: only adapters; `chat`: console.
+
+    The console group starts for `chat`, or for `run`/`bot` in a terminal with no platform.
+    """
     config = _config(args)
     suo = await Suo.open(config)
     runner = None
     try:
-        if redirector:
-            runner = await suo.start_redirector()
-        # No platform adapter exists yet, so the console is the only chat; it needs a terminal
-        # (or an explicit `suo chat`), otherwise `suo run` serves the redirector alone.
-        want_console = console if console is not None else sys.stdin.isatty()
-        if want_console:
+        if mode in ("run", "redirector"):
+            runner = await suo.serve(suo.redirector_app())
+        elif mode == "bot" and config.telegram.enabled and config.telegram.mode == "webhook":
+            runner = await suo.serve(suo.webhook_app())
+        if mode in ("run", "bot"):
+            await suo.start_adapters()
+        console = mode == "chat" or (
+            mode in ("run", "bot") and not suo.has_platform and sys.stdin.isatty()
+        )
+        if console:
+            if not args.verbose:
+                logging.getLogger().setLevel(logging.WARNING)  # keep the chat readable
             if runner is not None:
                 print(f"redirector on {config.server.public_url}", flush=True)
             await _console(suo, config)
         else:
-            if console is None:
-                log.info("stdin is not a terminal: console group not started")
+            if mode in ("run", "bot") and not suo.has_platform:
+                log.info("no platform token and stdin is not a terminal: no chat started")
             await _wait_for_signal()
     finally:
+        await suo.stop_adapters()
         if runner is not None:
             await runner.cleanup()
         await suo.close()
@@ -183,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="redirector + chat adapters (console group in a terminal)")
     sub.add_parser("redirector", help="only the redirector (for scale-out nodes)")
+    sub.add_parser("bot", help="only the chat adapters (no redirector)")
     sub.add_parser("chat", help="only the console group chat")
     p = sub.add_parser("shorten", help="shorten one URL")
     p.add_argument("url")
@@ -200,21 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.INFO
-    console_in_terminal = args.command == "run" and sys.stdin.isatty()
-    if (args.command in ("chat", "shorten", "decode", "stats") or console_in_terminal) and (
-        not args.verbose
-    ):
+    if args.command in ("chat", "shorten", "decode", "stats") and not args.verbose:
         level = logging.WARNING  # keep the chat and script output readable
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
-        if args.command == "run":
-            return asyncio.run(cmd_run(args, redirector=True, console=None))
-        if args.command == "redirector":
-            return asyncio.run(cmd_run(args, redirector=True, console=False))
-        if args.command == "chat":
-            return asyncio.run(cmd_run(args, redirector=False, console=True))
+        if args.command in ("run", "redirector", "bot", "chat"):
+            return asyncio.run(cmd_run(args, mode=args.command))
         if args.command == "shorten":
             return asyncio.run(cmd_shorten(args))
         if args.command == "decode":
@@ -222,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(cmd_stats(args))
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except InvalidToken:
+        print("telegram: the bot token was refused (check SUO_TELEGRAM_TOKEN)", file=sys.stderr)
         return 2
     except StoreUnavailable as e:
         print(f"database unavailable: {e}", file=sys.stderr)

@@ -1,0 +1,413 @@
+"""Telegram adapter: python-telegram-bot updates in, core replies out as threaded messages.
+
+Owns everything Telegram-specific: entities, photo sizes, captions (1,024), media groups
+(2-10), rate limits and retries, file-size caps, privacy mode, admin checks, webhooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    ChatMember,
+    ChatMemberUpdated,
+    InputMediaPhoto,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatType, MessageLimit
+from telegram.error import NetworkError, TelegramError, TimedOut
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.commands import parse_command
+from bot.config import TelegramConfig
+from bot.core import Core
+from bot.model import ChatKind, ImageSource, IncomingMessage, Reply, ReplyImage, Sender
+from bot.urls import Entity, find_urls
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+MAX_MEDIA_GROUP = 10
+ALLOWED_UPDATES = [Update.MESSAGE, Update.MY_CHAT_MEMBER]
+_SEND_ATTEMPTS = 3
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "privacy": {
+        "zh-CN": (
+            "⚠️ 我现在看不到群里的普通消息（Telegram 隐私模式开启），所以不会自动缩短链接；"
+            "/short 等命令照常可用。想要自动缩短：在 @BotFather 发送 /setprivacy，选择本机器人，"
+            "选 Disable，然后把我移出群再重新加入。"
+        ),
+        "en": (
+            "⚠️ I can't see ordinary group messages (Telegram privacy mode is on), so links "
+            "are not shortened automatically; commands like /short still work. To enable "
+            "auto-shortening: send /setprivacy to @BotFather, pick this bot, choose Disable, "
+            "then remove me from the group and add me again."
+        ),
+    },
+}
+
+_COMMANDS = [
+    BotCommand("short", "缩短链接 / shorten a link"),
+    BotCommand("qr", "生成二维码 / make a QR code"),
+    BotCommand("stats", "本群统计 / group stats"),
+    BotCommand("help", "帮助 / help"),
+]
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def build_application(config: TelegramConfig) -> Application[Any, Any, Any, Any, Any, Any]:
+    """PTB's Application, wired to the configured Bot API (real or self-hosted or a fake)."""
+    builder = (
+        Application.builder()
+        .token(config.token)
+        .base_url(config.api_base_url)
+        .base_file_url(config.file_base_url)
+        # Honours RetryAfter (429) and keeps under Telegram's 30 msg/s and 20 msg/min/group.
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(8)
+    )
+    if config.mode == "webhook":
+        builder = builder.updater(None)
+    return builder.build()
+
+
+class TelegramAdapter:
+    def __init__(
+        self,
+        core: Core,
+        config: TelegramConfig,
+        *,
+        public_url: str,
+        application: Application[Any, Any, Any, Any, Any, Any] | None = None,
+    ) -> None:
+        self._core = core
+        self._config = config
+        self._public_url = public_url.rstrip("/")
+        self.application = application or build_application(config)
+        self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
+        self._username = ""
+        self._can_read_all = True
+        self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
+        self.application.add_handler(
+            ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+        )
+        self.application.add_error_handler(self._on_error)
+
+    @property
+    def webhook_url(self) -> str:
+        return self._public_url + self._config.webhook_path
+
+    async def start(self) -> None:
+        app = self.application
+        await app.initialize()  # getMe: fails here, clearly, on a wrong token
+        me = app.bot
+        self._username = me.username
+        self._can_read_all = bool(me.can_read_all_group_messages)
+        log.info(
+            "telegram bot @%s ready (mode=%s, reads all group messages=%s)",
+            self._username,
+            self._config.mode,
+            self._can_read_all,
+        )
+        try:
+            await app.bot.set_my_commands(_COMMANDS)
+        except TelegramError as e:
+            log.warning("telegram setMyCommands failed: %s", type(e).__name__)
+        await app.start()
+        if self._config.mode == "webhook":
+            await app.bot.set_webhook(
+                self.webhook_url,
+                secret_token=self._config.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info("telegram webhook set to %s", self.webhook_url)
+        else:
+            await app.bot.delete_webhook()
+            assert app.updater is not None  # noqa: S101 - polling mode builds an Updater
+            await app.updater.start_polling(
+                allowed_updates=ALLOWED_UPDATES, error_callback=self._on_polling_error
+            )
+
+    async def stop(self) -> None:
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    def mount(self, web_app: web.Application) -> None:
+        """Serve the webhook on the redirector's app: one port for both."""
+        web_app.router.add_post(self._config.webhook_path, self.webhook)
+
+    async def webhook(self, request: web.Request) -> web.StreamResponse:
+        secret = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(secret.encode(), self._config.webhook_secret.encode()):
+            log.warning("telegram webhook refused: wrong secret from %s", request.remote)
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.application.bot)
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError):
+            log.warning("telegram webhook refused: malformed update body")
+            return web.Response(status=400, text="malformed update")
+        # Answer at once; the application's queue does the work off the request.
+        await self.application.update_queue.put(update)
+        return web.Response(text="ok")
+
+    def _on_polling_error(self, error: TelegramError) -> None:
+        # PTB retries polling with backoff by itself; one line per failure, never the token.
+        log.warning("telegram polling error: %s", type(error).__name__)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat_id = update_id = None
+        if isinstance(update, Update):
+            update_id = update.update_id
+            chat_id = update.effective_chat.id if update.effective_chat else None
+        log.error(
+            "telegram update failed update_id=%s chat=%s: %s",
+            update_id,
+            chat_id,
+            type(context.error).__name__,
+            exc_info=context.error,
+        )
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        incoming = await self.to_incoming(message)
+        if incoming is None:
+            return
+        for reply in await self._core.handle(incoming):
+            await self._send(message, reply)
+
+    async def _on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        change: ChatMemberUpdated | None = update.my_chat_member
+        if change is None or change.chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+            return
+        was_in = change.old_chat_member.status in (
+            ChatMember.MEMBER,
+            ChatMember.ADMINISTRATOR,
+            ChatMember.OWNER,
+        )
+        is_in = change.new_chat_member.status in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR)
+        if was_in or not is_in:
+            return
+        chat = change.chat
+        lang = await self._core.group_language(PLATFORM, str(chat.id), chat.title or "")
+        text = self._core.help_text(lang)
+        if not self._can_read_all and change.new_chat_member.status == ChatMember.MEMBER:
+            text += "\n\n" + _TEXTS["privacy"].get(lang, _TEXTS["privacy"]["zh-CN"])
+        log.info("telegram bot added to chat=%s", chat.id)
+        await self._call(
+            lambda: context.bot.send_message(
+                chat.id, text, link_preview_options=self._preview_options()
+            )
+        )
+
+    async def to_incoming(self, message: Message) -> IncomingMessage | None:
+        """The core's view of a Telegram message, or None when it is not for us."""
+        chat = message.chat
+        if chat.type == ChatType.CHANNEL:
+            return None
+        text = message.text or message.caption or ""
+        raw_entities: Sequence[MessageEntity] = message.entities or message.caption_entities
+        command = parse_command(text)
+        if command is not None and command.addressed_to:
+            if command.addressed_to.lower() != self._username.lower():
+                return None  # /cmd@another_bot
+            text = text.replace("@" + command.addressed_to, "", 1)
+            raw_entities = ()  # offsets moved; commands carry their URL in plain text
+        entities = [
+            Entity(
+                "text_link" if e.type == MessageEntity.TEXT_LINK else "url",
+                e.offset,
+                e.length,
+                e.url,
+            )
+            for e in raw_entities
+            if e.type in (MessageEntity.URL, MessageEntity.TEXT_LINK)
+        ]
+        urls = find_urls(text, entities) if raw_entities else find_urls(text)
+        images = self._images(message)
+        if not text and not images:
+            return None
+        sender, anonymous_admin = self._sender(message)
+        is_private = chat.type == ChatType.PRIVATE
+        is_admin = is_private or anonymous_admin
+        if not is_admin and command is not None and message.from_user is not None:
+            is_admin = await self.is_admin(chat.id, message.from_user.id)
+        return IncomingMessage(
+            platform=PLATFORM,
+            chat_id=str(chat.id),
+            chat_title=chat.title or chat.full_name or str(chat.id),
+            chat_kind=ChatKind.PRIVATE if is_private else ChatKind.GROUP,
+            sender=sender,
+            text=text,
+            urls=urls,
+            images=images,
+            is_admin=is_admin,
+            message_id=str(message.message_id),
+        )
+
+    def _sender(self, message: Message) -> tuple[Sender, bool]:
+        sender_chat = message.sender_chat
+        if sender_chat is not None:
+            # Anonymous group admins post as the group itself; linked channels as the channel.
+            name = sender_chat.title or sender_chat.username or str(sender_chat.id)
+            return Sender(f"chat:{sender_chat.id}", name), sender_chat.id == message.chat.id
+        user = message.from_user
+        if user is None:
+            return Sender("unknown", "unknown"), False
+        return Sender(str(user.id), user.full_name or user.username or str(user.id)), False
+
+    def _images(self, message: Message) -> tuple[ImageSource, ...]:
+        bot = self.application.bot
+
+        def loader(file_id: str) -> Callable[[], Awaitable[bytes]]:
+            async def load() -> bytes:
+                file = await bot.get_file(file_id)
+                return bytes(await file.download_as_bytearray())
+
+            return load
+
+        if message.photo:
+            largest = message.photo[-1]  # Telegram lists sizes smallest first
+            name = f"photo_{largest.file_unique_id}.jpg"
+            return (ImageSource(name, largest.file_size, loader(largest.file_id)),)
+        document = message.document
+        if document is not None and (document.mime_type or "").startswith("image/"):
+            name = document.file_name or f"document_{document.file_unique_id}"
+            return (ImageSource(name, document.file_size, loader(document.file_id)),)
+        return ()
+
+    async def is_admin(self, chat_id: int, user_id: int) -> bool:
+        """getChatMember, cached for a few minutes: admin lists change rarely."""
+        key = (chat_id, user_id)
+        now = time.monotonic()
+        cached = self._admins.get(key)
+        if cached is not None and now - cached[0] < self._config.admin_cache_seconds:
+            return cached[1]
+        try:
+            member = await self.application.bot.get_chat_member(chat_id, user_id)
+        except TelegramError as e:
+            log.warning("telegram getChatMember failed chat=%s: %s", chat_id, type(e).__name__)
+            return False
+        admin = member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+        self._admins[key] = (now, admin)
+        return admin
+
+    def _preview_options(self) -> LinkPreviewOptions:
+        # Off by default so Telegram's preview fetcher does not click our own short links.
+        return LinkPreviewOptions(is_disabled=not self._config.link_previews)
+
+    async def _call(self, send: Callable[[], Awaitable[object]]) -> None:
+        """Send, retrying connection failures with backoff (429s are the rate limiter's)."""
+        for attempt in range(1, _SEND_ATTEMPTS + 1):
+            try:
+                await send()
+                return
+            except TimedOut:
+                raise  # the request may have arrived: a retry could post the reply twice
+            except NetworkError as e:
+                if attempt == _SEND_ATTEMPTS:
+                    raise
+                log.warning("telegram send failed (attempt %d): %s", attempt, type(e).__name__)
+                await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+
+    async def _send(self, message: Message, reply: Reply) -> None:
+        bot = self.application.bot
+        chat_id = message.chat_id
+        thread = ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
+        preview = self._preview_options()
+        images = list(reply.images)
+        if len(images) == 1 and utf16_len(reply.text) <= MessageLimit.CAPTION_LENGTH:
+            image = images[0]
+            await self._call(
+                lambda: bot.send_photo(
+                    chat_id,
+                    photo=image.png,
+                    caption=reply.text,
+                    filename=image.filename,
+                    reply_parameters=thread,
+                )
+            )
+            return
+        for chunk in split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH):
+            await self._call(
+                lambda chunk=chunk: bot.send_message(  # type: ignore[misc]
+                    chat_id, chunk, reply_parameters=thread, link_preview_options=preview
+                )
+            )
+        for group in _media_groups(images):
+            if len(group) == 1:
+                only = group[0]
+                await self._call(
+                    lambda only=only: bot.send_photo(  # type: ignore[misc]
+                        chat_id,
+                        photo=only.png,
+                        caption=only.alt,
+                        filename=only.filename,
+                        reply_parameters=thread,
+                    )
+                )
+            else:
+                media = [InputMediaPhoto(i.png, caption=i.alt, filename=i.filename) for i in group]
+                await self._call(
+                    lambda media=media: bot.send_media_group(  # type: ignore[misc]
+                        chat_id, media, reply_parameters=thread
+                    )
+                )
+
+
+def _media_groups(images: list[ReplyImage]) -> list[list[ReplyImage]]:
+    """Chunks of at most 10; Telegram needs 2-10 per album, so a lone photo goes alone."""
+    return [images[i : i + MAX_MEDIA_GROUP] for i in range(0, len(images), MAX_MEDIA_GROUP)]
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split at line breaks into pieces of at most `limit` UTF-16 units (Telegram's count)."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while utf16_len(line) > limit:
+            cut = limit
+            while utf16_len(line[:cut]) > limit:
+                cut -= 1
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:cut])
+            line = line[cut:]
+        if utf16_len(current + line) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current or not pieces:
+        pieces.append(current)
+    return [p.rstrip("\n") for p in pieces]
