@@ -104,6 +104,8 @@ class TelegramAdapter:
         public_url: str,
         application: Application[Any, Any, Any, Any, Any, Any] | None = None,
     ) -> None:
+        # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self._core = core
         self._config = config
         self._public_url = public_url.rstrip("/")

@@ -7,6 +7,7 @@ Secrets may come from the environment (SUO_SECRET, ...); a bad value raises
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -202,7 +203,8 @@ def _telegram(t: Mapping[str, Any], env: Mapping[str, str]) -> TelegramConfig:
             raise ConfigError(f"telegram.{key} must be an http(s) URL")
     if not config.webhook_path.startswith("/"):
         raise ConfigError("telegram.webhook_path must start with /")
-    if config.enabled and config.mode == "webhook" and len(config.webhook_secret) < 16:
+    secret_ok = re.fullmatch(r"[A-Za-z0-9_-]{16,256}", config.webhook_secret) is not None
+    if config.enabled and config.mode == "webhook" and not secret_ok:
         # Without the secret anyone who learns the path could post fake updates.
         raise ConfigError(
             "telegram.webhook_secret (or SUO_TELEGRAM_WEBHOOK_SECRET) must be set, "

@@ -30,14 +30,11 @@ class Entity:
 # Scheme, host (IDN labels allowed; an ASCII top-level label stops at the first non-ASCII
 # character so "example.com看看" ends at ".com"), optional port, then ASCII path characters only:
 # Chinese text right after a link is text, not path. Percent-encoded paths are what apps paste.
-_URL_RE = re.compile(
-    r"""https?://
+_URL_HEAD = r"""https?://
     (?:\[[0-9a-fA-F:.]+\]
       |(?:[^\W_](?:[\w-]*[^\W_])?\.)*(?:[a-zA-Z0-9-]*[a-zA-Z0-9]|[^\W\d_a-zA-Z]{2,}))
-    (?::\d{1,5})?
-    (?:[/?#][!#-;=?-~]*)?""",
-    re.VERBOSE | re.IGNORECASE,
-)
+    (?::\d{1,5})?"""
+_URL_RE = re.compile(_URL_HEAD + r"(?:[/?#][!#-;=?-~]*)?", re.VERBOSE | re.IGNORECASE)
 _TRAILING = ".,;:!?'*~_"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
@@ -63,6 +60,33 @@ def _trim(candidate: str) -> str:
     return candidate
 
 
+# Inside an entity Telegram has already decided the link goes on; keep its non-ASCII path
+# (https://example.com/活动) but stop at CJK and full-width punctuation, which it also includes.
+_CJK_PUNCT = (
+    "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2014\u2018-\u201f\u2026"
+)
+_ENTITY_URL_RE = re.compile(
+    _URL_HEAD + f'(?:[/?#][^\\s<>"{_CJK_PUNCT}]*)?', re.VERBOSE | re.IGNORECASE
+)
+_BARE_URL_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}(?::\d{1,5})?(?:[/?#][!#-;=?-~]*)?"
+)
+
+
+def _clean_entity_url(raw: str) -> str | None:
+    """Telegram (tdlib) glues Chinese text to links: "看这个example.com，很好" is one entity.
+
+    Keep the link part only, as the plain-text rules would; a bare host gets http://.
+    """
+    match = _ENTITY_URL_RE.search(raw)
+    if match is not None:
+        return _trim(match.group(0))
+    bare = _BARE_URL_RE.search(raw)
+    if bare is None:
+        return None
+    return "http://" + _trim(bare.group(0))
+
+
 def find_urls(text: str, entities: Iterable[Entity] | None = None) -> tuple[FoundUrl, ...]:
     """URLs in `text`: from entities when the platform gave them, else by regex."""
     if entities is not None:
@@ -73,10 +97,9 @@ def find_urls(text: str, entities: Iterable[Entity] | None = None) -> tuple[Foun
             if entity.kind == "text_link" and entity.url:
                 found.append(FoundUrl(entity.url, start, end))
             elif entity.kind == "url":
-                url = text[start:end]
-                if "://" not in url:
-                    url = "http://" + url  # Telegram marks bare "example.com" as a URL
-                found.append(FoundUrl(url, start, end))
+                cleaned = _clean_entity_url(text[start:end])
+                if cleaned is not None:
+                    found.append(FoundUrl(cleaned, start, end))
         return tuple(found)
     results = []
     for match in _URL_RE.finditer(text):

@@ -219,8 +219,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         if args.command in ("run", "redirector", "bot", "chat"):
             return asyncio.run(cmd_run(args, mode=args.command))

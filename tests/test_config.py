@@ -55,3 +55,29 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(bad, env={})
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml", env={})
+
+
+def test_telegram_token_from_env_and_webhook_needs_a_secret() -> None:
+    config = parse_config({}, env={"SUO_TELEGRAM_TOKEN": "123:abc"})
+    assert config.telegram.enabled and config.telegram.mode == "polling"
+    assert "123:abc" not in repr(config)
+    with pytest.raises(ConfigError, match=r"telegram\.webhook_secret"):
+        parse_config({"telegram": {"token": "1:x", "mode": "webhook"}}, env={})
+    with pytest.raises(ConfigError, match=r"telegram\.webhook_secret"):
+        parse_config(
+            {
+                "telegram": {
+                    "token": "1:x",
+                    "mode": "webhook",
+                    "webhook_secret": "has spaces in it!!",
+                }
+            },
+            env={},
+        )
+    ok = parse_config(
+        {"telegram": {"token": "1:x", "mode": "webhook"}},
+        env={"SUO_TELEGRAM_WEBHOOK_SECRET": "s3cret-token_0123456789"},
+    )
+    assert ok.telegram.webhook_secret == "s3cret-token_0123456789"
+    with pytest.raises(ConfigError, match=r"telegram\.mode"):
+        parse_config({"telegram": {"mode": "push"}}, env={})

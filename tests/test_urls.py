@@ -100,3 +100,17 @@ def test_location_header_is_ascii() -> None:
     location = location_header("https://例子.测试/路径?q=中")
     assert location == "https://xn--fsqu00a.xn--0zwm56d/%E8%B7%AF%E5%BE%84?q=%E4%B8%AD"
     location.encode("ascii")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # tdlib counts Chinese text and full-width punctuation as part of a link entity.
+        ("https://suo.run/abc，很好", "https://suo.run/abc"),
+        ("看这个example.com/a?b=1。", "http://example.com/a?b=1"),
+        ("example.com", "http://example.com"),
+    ],
+)
+def test_url_entities_glued_to_chinese_text_are_trimmed(text: str, expected: str) -> None:
+    (found,) = find_urls(text, [Entity("url", 0, utf16_len(text))])
+    assert found.url == expected
