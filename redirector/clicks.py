@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import itertools
 import json
 import logging
@@ -31,7 +30,7 @@ log = logging.getLogger(__name__)
 _STORE_ATTEMPTS = 3
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Visit:
     """What the redirect path hands over: held in memory only until the next flush."""
 
@@ -44,6 +43,8 @@ class Visit:
 
 
 def referrer_host(referrer: str) -> str:
+    if not referrer:
+        return ""
     try:
         return (urlsplit(referrer).hostname or "")[:253]
     except ValueError:
@@ -51,9 +52,12 @@ def referrer_host(referrer: str) -> str:
 
 
 def visitor_hash(salt: bytes, ip: str, user_agent: str) -> str:
-    """A per-day pseudonym: the same reader on the same day, without keeping the IP."""
-    digest = hmac.new(salt, f"{ip}\0{user_agent}".encode(), hashlib.sha256).hexdigest()
-    return digest[:32]
+    """A per-day pseudonym: the same reader on the same day, without keeping the IP.
+
+    Keyed BLAKE2b is a MAC like HMAC-SHA256, at half the cost on the flush path.
+    """
+    message = f"{ip}\0{user_agent}".encode()
+    return hashlib.blake2b(message, key=salt[:64], digest_size=16).hexdigest()
 
 
 def click_to_json(click: Click) -> str:
@@ -141,8 +145,10 @@ class ClickRecorder:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._flush_interval)
+                async with asyncio.timeout(self._flush_interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
@@ -164,9 +170,10 @@ class ClickRecorder:
 
     async def _to_clicks(self, visits: list[Visit]) -> list[Click]:
         clicks = []
+        salts = {day: await self._salt_for(day) for day in {v.ts.date() for v in visits}}
         for v in visits:
             klass, platform = classify_user_agent(v.user_agent)
-            salt = await self._salt_for(v.ts.date())
+            salt = salts[v.ts.date()]
             clicks.append(
                 Click(
                     id=v.id,

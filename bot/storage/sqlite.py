@@ -72,6 +72,12 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+_INSERT_CLICKS = (
+    "INSERT OR IGNORE INTO clicks (id, code, ts, class, platform, referrer_host, visitor) VALUES "
+)
+_CLICK_ROWS_PER_STATEMENT = 1000  # 7,000 parameters, under SQLite's 32,766 limit
+
+
 def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
@@ -190,23 +196,34 @@ class SqliteStore:
             for c in clicks
         ]
         async with self._lock:
+            # A cancellation mid-transaction must not leave the shared connection inside
+            # BEGIN (every later statement would join it): finish it, then give up the lock.
+            insert = asyncio.ensure_future(self._insert_clicks(rows))
             try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    before = self._db.total_changes
-                    await self._db.executemany(
-                        "INSERT OR IGNORE INTO clicks "
-                        "(id, code, ts, class, platform, referrer_host, visitor) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        rows,
-                    )
-                    added = self._db.total_changes - before
-                    await self._db.execute("COMMIT")
-                except BaseException:
-                    await self._db.execute("ROLLBACK")
-                    raise
+                return await asyncio.shield(insert)
+            except asyncio.CancelledError:
+                await asyncio.wait({insert})
+                raise
             except sqlite3.Error as e:
                 raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
+
+    async def _insert_clicks(self, rows: Sequence[tuple[str, ...]]) -> int:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            before = self._db.total_changes
+            # One multi-row statement per chunk: executemany would hand the GIL back and
+            # forth with the busy event loop once per row.
+            for start in range(0, len(rows), _CLICK_ROWS_PER_STATEMENT):
+                chunk = rows[start : start + _CLICK_ROWS_PER_STATEMENT]
+                await self._db.execute(
+                    _INSERT_CLICKS + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                    [value for row in chunk for value in row],
+                )
+            added = self._db.total_changes - before
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
         return added
 
     async def group_stats(self, group_id: int) -> GroupStats:

@@ -1,0 +1,509 @@
+"""Redirect throughput: our redirector (click recording on) next to a bare aiohttp 302.
+
+Each server runs alone in its own subprocess on 127.0.0.1 and is loaded with wrk; after each
+suo run the server is stopped gracefully and the clicks it stored are counted.
+
+    python benchmarks/redirect.py [--duration 10] [--connections 50] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import resource
+import select
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from aiohttp import web
+
+HOST = "127.0.0.1"  # everything this script starts or loads stays on loopback
+LANDING = "https://example.com/landing"
+USER_AGENT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI "
+    "Language/zh_CN"
+)
+SERVERS = ("bare", "suo")
+TARGET_RATIO = 0.9
+NOISY_OTHER_LOAD = 0.1  # of one core
+# The bare app routes the same dynamic path as redirector.app, so routing costs the same.
+BARE_CODE_PATTERN = "[A-Za-z0-9]{1,32}"
+BARE_CODE = "bench01"
+SERVE_SCRIPT = Path(__file__).resolve()  # the child runs this same file with --serve
+DB_NAME = "bench.db"
+WRK_RUNS = 2  # per server start: warm-up, then the measured run
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+
+
+# --- server side: `--serve bare|suo --port N` -------------------------------------------------
+
+
+def _announce(**fields: object) -> None:
+    """One JSON line on stdout: how the parent learns the server is up, and how it ended."""
+    print(json.dumps(fields), flush=True)
+
+
+def _stop_event() -> asyncio.Event:
+    """Set on SIGINT/SIGTERM, installed before the server announces itself as ready."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+class AnsweredRedirects:
+    """Counts 302s as they are sent: the server's side of the request count.
+
+    wrk does not count the requests still in flight when it stops (one per connection at
+    most), so its total alone cannot tell a lost click from an unread answer. Both servers
+    carry this same hook, so it costs them alike.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def on_response_prepare(
+        self, request: web.Request, response: web.StreamResponse
+    ) -> None:
+        if response.status == 302:
+            self.count += 1
+
+
+async def serve_until_signalled(
+    app: web.Application, port: int, path: str, stop: asyncio.Event
+) -> int:
+    """Serve `app` on 127.0.0.1:`port` (0: any free port) until SIGINT/SIGTERM.
+
+    Announces the URL to load, and returns how many 302s were answered.
+    """
+    answered = AnsweredRedirects()
+    app.on_response_prepare.append(answered.on_response_prepare)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, HOST, port).start()
+        bound_port = runner.addresses[0][1]
+        loop = type(asyncio.get_running_loop()).__module__
+        _announce(url=f"http://{HOST}:{bound_port}{path}", loop=loop)
+        await stop.wait()
+    finally:
+        await runner.cleanup()  # for suo, the app's cleanup flushes the click queue
+    return answered.count
+
+
+async def serve_bare(port: int) -> None:
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=302, headers={"Location": LANDING})
+
+    stop = _stop_event()
+    app = web.Application()
+    app.router.add_get(f"/{{code:{BARE_CODE_PATTERN}}}", redirect)
+    answered = await serve_until_signalled(app, port, f"/{BARE_CODE}", stop)
+    _announce(stopped=True, answered=answered)
+
+
+async def serve_suo(port: int, workdir: Path) -> None:
+    from bot.config import parse_config
+    from suo.app import Suo
+
+    config = parse_config(
+        {
+            "server": {"host": HOST, "port": port},
+            "storage": {"url": f"sqlite:///{workdir / DB_NAME}"},
+            "clicks": {"spill_path": str(workdir / "clicks.spill.jsonl")},
+        },
+        env={},
+    )
+    stop = _stop_event()
+    suo = await Suo.open(config)
+    try:
+        group = await suo.store.upsert_group("console", "bench", "bench")
+        short = await suo.shortener.shorten_in_group(group, None, LANDING)
+        app = suo.redirector_app()
+        answered = await serve_until_signalled(app, port, f"/{short.link.code}", stop)
+        _announce(
+            stopped=True,
+            answered=answered,
+            stored=suo.recorder.stored,
+            spilled=suo.recorder.spilled,
+        )
+    finally:
+        await suo.close()
+
+
+def serve(kind: str, port: int, workdir: Path) -> None:
+    # Plain asyncio (no uvloop) on purpose: both servers run on the default event loop.
+    asyncio.run(serve_bare(port) if kind == "bare" else serve_suo(port, workdir))
+
+
+# --- load side ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # socket errors plus non-2xx/3xx answers
+
+
+@dataclass(frozen=True, slots=True)
+class ClickCount:
+    """What one suo run handed out and what it left in its database."""
+
+    stored: int  # rows in the clicks table after a graceful stop
+    human: int
+    answered: int  # 302s the server sent, counted as they were sent
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRun:
+    kind: str
+    measured: WrkResult
+    requests: int  # what wrk reported, warm-up included
+    wrk_runs: int
+    cpu_us_per_request: float | None  # server process, all threads, measured run only
+    other_cpu: float | None  # cores busy with neither the server nor wrk: other load, noise
+    clicks: ClickCount | None = None
+
+
+_TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_REQUESTS = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h),", re.MULTILINE)
+_RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+_SOCKET_ERRORS = re.compile(
+    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
+)
+_NON_3XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+
+
+def _percentile_ms(output: str, percent: int) -> float:
+    match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)
+    if match is None:
+        return float("nan")
+    return float(match[1]) * _TIME_UNITS_MS[match[2]]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    requests = _REQUESTS.search(output)
+    rate = _RATE.search(output)
+    if requests is None or rate is None:
+        raise RuntimeError(f"could not read wrk's output:\n{output}")
+    socket_errors = _SOCKET_ERRORS.search(output)
+    non_3xx = _NON_3XX.search(output)
+    errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    errors += int(non_3xx[1]) if non_3xx else 0
+    return WrkResult(
+        requests=int(requests[1]),
+        seconds=float(requests[2]) * _TIME_UNITS_MS[requests[3]] / 1000,
+        requests_per_s=float(rate[1]),
+        p50_ms=_percentile_ms(output, 50),
+        p99_ms=_percentile_ms(output, 99),
+        errors=errors,
+    )
+
+
+def run_wrk(url: str, seconds: int, connections: int, threads: int) -> WrkResult:
+    command = [
+        "wrk",
+        f"--threads={threads}",
+        f"--connections={connections}",
+        f"--duration={seconds}s",
+        "--latency",
+        "--header",
+        f"User-Agent: {USER_AGENT}",
+        url,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk exited with {done.returncode}: {done.stderr.strip()}")
+    return parse_wrk(done.stdout)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process and all its threads, where /proc exists (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_cpu_seconds() -> float | None:
+    """CPU time the whole machine spent busy (all CPUs; idle and iowait excluded)."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, first[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU of the child processes waited for so far: each finished wrk run adds its share."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSnapshot:
+    at: float
+    server: float | None
+    machine: float | None
+    wrk: float
+
+    @classmethod
+    def take(cls, server_pid: int) -> CpuSnapshot:
+        return cls(
+            time.monotonic(),
+            cpu_seconds(server_pid),
+            busy_cpu_seconds(),
+            children_cpu_seconds(),
+        )
+
+
+def other_cpu_load(before: CpuSnapshot, after: CpuSnapshot) -> float | None:
+    """Cores kept busy by anything but the server and wrk while measuring."""
+    if None in (before.server, after.server, before.machine, after.machine):
+        return None
+    assert before.server is not None and after.server is not None
+    assert before.machine is not None and after.machine is not None
+    others = (after.machine - before.machine) - (after.server - before.server)
+    others -= after.wrk - before.wrk
+    return max(0.0, others) / (after.at - before.at)
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float) -> dict[str, object]:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(f"server pid {proc.pid} said nothing for {timeout:.0f}s")
+        readable, _, _ = select.select([proc.stdout], [], [], remaining)
+        if not readable:
+            continue
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"server pid {proc.pid} exited with {proc.wait()}")
+        with contextlib.suppress(json.JSONDecodeError):
+            fields = json.loads(line)
+            if isinstance(fields, dict):
+                return fields
+
+
+@dataclass(slots=True)
+class ServerProcess:
+    proc: subprocess.Popen[str]
+    url: str
+    stopped: dict[str, object]  # what the server said after a graceful stop; empty if none
+
+
+@contextlib.contextmanager
+def running_server(kind: str, workdir: Path) -> Iterator[ServerProcess]:
+    """Run `--serve kind` in a subprocess on a free loopback port; on leaving, stop it with
+    SIGTERM as an operator would, and kill it only if it does not stop in time."""
+    command = [sys.executable, str(SERVE_SCRIPT), "--serve", kind, "--workdir", str(workdir)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = _read_line(proc, READY_TIMEOUT)
+        if ready.get("loop") != "asyncio.unix_events":
+            print(f"note: the {kind} server runs on {ready.get('loop')}", file=sys.stderr)
+        server = ServerProcess(proc, str(ready["url"]), {})
+        yield server
+        proc.send_signal(signal.SIGTERM)
+        try:
+            server.stopped.update(_read_line(proc, STOP_TIMEOUT))
+            proc.wait(timeout=STOP_TIMEOUT)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            print(f"WARNING: the {kind} server did not stop cleanly on SIGTERM: {e}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def count_clicks(db: Path) -> tuple[int, int]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        total = conn.execute("SELECT COUNT(*) FROM clicks").fetchone()[0]
+        human = conn.execute("SELECT COUNT(*) FROM clicks WHERE class = 'human'").fetchone()[0]
+    return int(total), int(human)
+
+
+def bench_server(kind: str, args: argparse.Namespace) -> ServerRun:
+    with tempfile.TemporaryDirectory(prefix=f"suo-bench-{kind}-") as tmp:
+        workdir = Path(tmp)
+        with running_server(kind, workdir) as server:
+            warm = run_wrk(server.url, args.warmup, args.connections, args.threads)
+            before = CpuSnapshot.take(server.proc.pid)
+            measured = run_wrk(server.url, args.duration, args.connections, args.threads)
+            after = CpuSnapshot.take(server.proc.pid)
+        for result in (warm, measured):
+            if result.errors:
+                print(f"WARNING: {kind}: wrk saw {result.errors} errors", file=sys.stderr)
+        cpu_us = None
+        if before.server is not None and after.server is not None and measured.requests:
+            cpu_us = (after.server - before.server) / measured.requests * 1e6
+        run = ServerRun(
+            kind,
+            measured,
+            warm.requests + measured.requests,
+            WRK_RUNS,
+            cpu_us,
+            other_cpu_load(before, after),
+        )
+        if kind == "bare":
+            return run
+        stored, human = count_clicks(workdir / DB_NAME)
+        answered = server.stopped.get("answered")
+        return replace(
+            run,
+            clicks=ClickCount(stored, human, answered if isinstance(answered, int) else -1),
+        )
+
+
+def check_clicks(run: ServerRun, connections: int) -> bool:
+    """Every redirect answered is stored exactly once, and the counts agree with wrk's."""
+    assert run.clicks is not None
+    c = run.clicks
+    print(f"clicks recorded: {c.stored} of {run.requests} requests")
+    if c.answered < 0:
+        print("WARNING: the suo server did not report how many redirects it answered")
+        return False
+    unread = c.answered - run.requests
+    print(
+        f"  the server answered {c.answered} redirects; wrk stops with up to one request per "
+        f"connection in flight and does not count those ({unread:+d} here)"
+    )
+    ok = True
+    if c.stored != c.answered:
+        print(f"WARNING: {c.answered} redirects answered but {c.stored} clicks stored")
+        ok = False
+    if not 0 <= unread <= connections * run.wrk_runs:
+        print(
+            f"WARNING: wrk counted {run.requests} requests, the server answered {c.answered}: "
+            f"more than {connections * run.wrk_runs} in flight cannot be"
+        )
+        ok = False
+    if c.human != c.stored:
+        print(f"WARNING: only {c.human} of {c.stored} clicks were classified human")
+        ok = False
+    return ok
+
+
+def best(runs: list[ServerRun]) -> ServerRun:
+    return max(runs, key=lambda r: r.measured.requests_per_s)
+
+
+def _cpu(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def print_report(runs: list[ServerRun], args: argparse.Namespace) -> None:
+    print()
+    print(
+        f"wrk {args.threads} thread(s), {args.connections} connections, {args.duration}s "
+        f"measured after {args.warmup}s warm-up, plain asyncio; best of {args.rounds} per server"
+    )
+    header = (
+        f"{'server':<8}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}"
+        f"{'other load':>12}   all runs (req/s)"
+    )
+    print(header)
+    print("-" * len(header))
+    rates: dict[str, float] = {}
+    for kind in SERVERS:
+        mine = [r for r in runs if r.kind == kind]
+        top = best(mine)
+        rates[kind] = top.measured.requests_per_s
+        every = ", ".join(f"{r.measured.requests_per_s:,.0f}" for r in mine)
+        print(
+            f"{kind:<8}{top.measured.requests_per_s:>12,.0f}{top.measured.p50_ms:>9.2f}"
+            f"{top.measured.p99_ms:>9.2f}{_cpu(top.cpu_us_per_request, '.1f'):>12}"
+            f"{_cpu(top.other_cpu, '.0%'):>12}   {every}"
+        )
+    ratio = rates["suo"] / rates["bare"]
+    verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
+    print(f"suo/bare: {ratio:.3f} ({verdict} the {TARGET_RATIO}x target)")
+    print(
+        "CPU us/req: server process, all threads; other load: CPU (in cores) used by "
+        "neither the server nor wrk during the measured run"
+    )
+    busiest = max((r.other_cpu or 0.0) for r in runs)
+    if busiest > NOISY_OTHER_LOAD:
+        print(
+            f"WARNING: other processes kept up to {busiest:.0%} of a core busy during a run; "
+            "expect noise, rerun on a quiet machine"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="measured seconds per run")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per run")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per server, interleaved")
+    parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.serve is not None:
+        # By hand (to profile, say): `--serve suo` prints the URL to load, stops on Ctrl-C.
+        if args.workdir is not None:
+            serve(args.serve, args.port, args.workdir)
+        else:
+            with tempfile.TemporaryDirectory(prefix="suo-bench-") as tmp:
+                serve(args.serve, args.port, Path(tmp))
+        return 0
+
+    if shutil.which("wrk") is None:
+        print(
+            "wrk is not installed; install it (Debian/Ubuntu: apt-get install wrk) and run again.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.connections < args.threads:
+        parser.error("--connections must be at least --threads")
+    if min(args.duration, args.warmup, args.rounds) < 1:
+        parser.error("--duration, --warmup and --rounds must be at least 1")
+
+    runs: list[ServerRun] = []
+    for round_number in range(1, args.rounds + 1):
+        for kind in SERVERS:
+            print(f"round {round_number}/{args.rounds}: {kind} ...", end=" ", flush=True)
+            run = bench_server(kind, args)
+            other = _cpu(run.other_cpu, ".0%")
+            print(f"{run.measured.requests_per_s:,.0f} requests/s (other load {other})")
+            runs.append(run)
+    print_report(runs, args)
+    print()
+    clicks_ok = True
+    for run in runs:
+        if run.clicks is not None:
+            clicks_ok = check_clicks(run, args.connections) and clicks_ok
+    return 0 if clicks_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
