@@ -27,7 +27,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit
-from telegram.error import NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -334,8 +334,10 @@ class TelegramAdapter:
             try:
                 await send()
                 return
-            except TimedOut:
-                raise  # the request may have arrived: a retry could post the reply twice
+            except (TimedOut, BadRequest):
+                # TimedOut: the request may have arrived, a retry could post the reply twice.
+                # BadRequest (PTB files it under NetworkError) will fail the same way again.
+                raise
             except NetworkError as e:
                 if attempt == _SEND_ATTEMPTS:
                     raise

@@ -281,3 +281,20 @@ async def test_the_token_never_appears_in_logs(
     logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
     assert TOKEN not in logged
     assert TOKEN.split(":")[1] not in logged
+
+
+async def test_a_failing_reply_is_logged_and_the_next_message_is_answered(
+    bot: Suo, api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.fail_next("sendPhoto", status=400, description="Bad Request: chat not found")
+    first = "https://example.com/first"
+    api.push_update(group_text_update(first, entities=url_entities(first)))
+    await api.wait_for_call("sendPhoto")
+    second = "https://example.com/second"
+    api.push_update(group_text_update(second, entities=url_entities(second), chat_id=-100777))
+    calls = await api.wait_for_call("sendPhoto", count=2)
+    assert calls[0].status == 400 and calls[1].status == 200
+    assert "https://example.com/second" in calls[1].params["caption"]
+    await bot.stop_adapters()  # waits for the error handler's task
+    failures = [r for r in caplog.records if "telegram update failed" in r.getMessage()]
+    assert failures and "chat=-100123" in failures[0].getMessage()
