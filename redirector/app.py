@@ -73,8 +73,8 @@ class RedirectHandlers:
             headers={"Cache-Control": "no-store"},
         )
 
-    async def redirect(self, request: web.Request) -> web.StreamResponse:
-        code = request.match_info["code"]
+    async def _usable_link(self, request: web.Request, code: str) -> CachedLink | web.Response:
+        """The link for `code`, or the page to show instead (unavailable, not found, gone)."""
         try:
             entry = await self._lookup(code)
         except Exception:
@@ -84,6 +84,13 @@ class RedirectHandlers:
             return self._page(request, 404, "not_found")
         if entry.disabled:
             return self._page(request, 410, "gone")
+        return entry
+
+    async def redirect(self, request: web.Request) -> web.StreamResponse:
+        code = request.match_info["code"]
+        entry = await self._usable_link(request, code)
+        if isinstance(entry, web.Response):
+            return entry
         if request.method == "GET":  # HEAD is answered alike but never counted
             headers = request.headers
             self._recorder.record(
@@ -98,13 +105,9 @@ class RedirectHandlers:
 
     async def qr_png(self, request: web.Request) -> web.StreamResponse:
         code = request.match_info["code"]
-        try:
-            entry = await self._lookup(code)
-        except Exception:
-            log.exception("link lookup failed code=%s", code)
-            return self._page(request, 503, "unavailable")
-        if entry is None:
-            return self._page(request, 404, "not_found")
+        entry = await self._usable_link(request, code)
+        if isinstance(entry, web.Response):
+            return entry
         png = await asyncio.to_thread(render_qr_png, f"{self._public_url}/{code}")
         return web.Response(
             body=png, content_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
