@@ -74,6 +74,20 @@ class TelegramConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WeComConfig:
+    token: str = field(default="", repr=False)
+    encoding_aes_key: str = field(default="", repr=False)
+    callback_path: str = "/wecom/callback"
+    webhook_base_url: str = "https://qyapi.weixin.qq.com"
+    admins: tuple[str, ...] = ()
+    reply_deadline_ms: int = 4000
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token and self.encoding_aes_key)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
@@ -81,6 +95,7 @@ class Config:
     clicks: ClicksConfig = ClicksConfig()
     console: ConsoleConfig = ConsoleConfig()
     telegram: TelegramConfig = TelegramConfig()
+    wecom: WeComConfig = WeComConfig()
 
 
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -168,6 +183,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     )
     telegram = _telegram(_table(data, "telegram"), env)
     return Config(
+        wecom=_wecom(_table(data, "wecom"), env),
         telegram=telegram,
         server=server,
         storage=StorageConfig(url=storage_url),
@@ -210,6 +226,42 @@ def _telegram(t: Mapping[str, Any], env: Mapping[str, str]) -> TelegramConfig:
             "telegram.webhook_secret (or SUO_TELEGRAM_WEBHOOK_SECRET) must be set, "
             "at least 16 characters [A-Za-z0-9_-], in webhook mode"
         )
+    return config
+
+
+def _wecom(w: Mapping[str, Any], env: Mapping[str, str]) -> WeComConfig:
+    d = WeComConfig()
+    admins = _get(w, "wecom", "admins", list, [])
+    if not all(isinstance(a, str) and a for a in admins):
+        raise ConfigError("wecom.admins must be a list of WeCom user ids")
+    config = WeComConfig(
+        token=env.get("SUO_WECOM_TOKEN") or _get(w, "wecom", "token", str, ""),
+        encoding_aes_key=env.get("SUO_WECOM_AES_KEY")
+        or _get(w, "wecom", "encoding_aes_key", str, ""),
+        callback_path=_get(w, "wecom", "callback_path", str, d.callback_path),
+        webhook_base_url=_get(w, "wecom", "webhook_base_url", str, d.webhook_base_url).rstrip("/"),
+        admins=tuple(admins),
+        reply_deadline_ms=_positive(
+            "wecom",
+            "reply_deadline_ms",
+            _get(w, "wecom", "reply_deadline_ms", int, d.reply_deadline_ms),
+            low=100,
+            high=4500,
+        ),
+    )
+    if (
+        config.encoding_aes_key
+        and re.fullmatch(r"[A-Za-z0-9]{43}", config.encoding_aes_key) is None
+    ):
+        raise ConfigError(
+            "wecom.encoding_aes_key (or SUO_WECOM_AES_KEY) must be 43 letters/digits"
+        )
+    if bool(config.token) != bool(config.encoding_aes_key):
+        raise ConfigError("wecom.token and wecom.encoding_aes_key must be set together")
+    if not config.callback_path.startswith("/"):
+        raise ConfigError("wecom.callback_path must start with /")
+    if urlsplit(config.webhook_base_url).scheme not in ("http", "https"):
+        raise ConfigError("wecom.webhook_base_url must be an http(s) URL")
     return config
 
 

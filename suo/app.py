@@ -9,9 +9,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from adapters.telegram import TelegramAdapter
+from adapters.wecom import WeComAdapter
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.core import Core
@@ -34,6 +36,14 @@ class Suo:
     recorder: ClickRecorder
     clock: Clock
     telegram: TelegramAdapter | None = None
+    wecom: WeComAdapter | None = None
+    _http: aiohttp.ClientSession | None = None
+
+    def http(self) -> aiohttp.ClientSession:
+        """The one outgoing HTTP session (WeCom downloads and webhooks), opened on first use."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        return self._http
 
     @classmethod
     async def open(cls, config: Config, *, clock: Clock = utc_now) -> Suo:
@@ -56,16 +66,21 @@ class Suo:
         telegram = None
         if config.telegram.enabled:
             telegram = TelegramAdapter(core, config.telegram, public_url=config.server.public_url)
-        return cls(config, store, shortener, core, recorder, clock, telegram)
+        suo = cls(config, store, shortener, core, recorder, clock, telegram)
+        if config.wecom.enabled:
+            suo.wecom = WeComAdapter(core, config.wecom, session=suo.http)
+        return suo
 
     @property
     def has_platform(self) -> bool:
         """True when a real chat platform is configured (so no console group is needed)."""
-        return self.telegram is not None
+        return self.telegram is not None or self.wecom is not None
 
     def _mount_webhooks(self, app: web.Application) -> None:
         if self.telegram is not None and self.config.telegram.mode == "webhook":
             self.telegram.mount(app)
+        if self.wecom is not None:
+            self.wecom.mount(app)
 
     def redirector_app(self) -> web.Application:
         app = create_app(self.store, self.recorder, public_url=self.config.server.public_url)
@@ -101,6 +116,10 @@ class Suo:
                 await self.telegram.stop()
             except Exception:
                 log.exception("telegram adapter did not stop cleanly")
+        if self.wecom is not None:
+            await self.wecom.close()
 
     async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
         await self.store.close()

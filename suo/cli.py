@@ -78,7 +78,9 @@ async def cmd_run(args: argparse.Namespace, *, mode: str) -> int:
     try:
         if mode in ("run", "redirector"):
             runner = await suo.serve(suo.redirector_app())
-        elif mode == "bot" and config.telegram.enabled and config.telegram.mode == "webhook":
+        elif mode == "bot" and (
+            config.wecom.enabled or (config.telegram.enabled and config.telegram.mode == "webhook")
+        ):
             runner = await suo.serve(suo.webhook_app())
         if mode in ("run", "bot"):
             await suo.start_adapters()

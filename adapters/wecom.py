@@ -1,0 +1,304 @@
+"""WeCom (企业微信) adapter: the AI bot's (智能机器人) encrypted JSON callback, answered passively.
+
+Owns WeCom's wire format: signature and AES via wechatpy (receiveid ""), @-mention stripping,
+encrypted image downloads, stream replies with images as base64 + md5, the reply deadline
+(slow work is answered briefly and followed up through response_url), msgid idempotency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from wechatpy.crypto.base import WeChatCipher
+from wechatpy.crypto.pkcs7 import PKCS7Encoder
+from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.utils import WeChatSigner
+
+from bot.config import WeComConfig
+from bot.core import Core
+from bot.model import ChatKind, ImageSource, IncomingMessage, Reply, Sender
+from bot.urls import find_urls
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "wecom"
+RECEIVE_ID = ""  # the AI bot's callbacks use an empty receiveid
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_REPLY_IMAGES = 10
+_MENTION = re.compile(r"^\s*(?:@\S+\s*)+")
+_SEEN_MAX = 2048
+_SEEN_SECONDS = 600.0
+
+_TEXTS = {
+    "working": {
+        "zh-CN": "收到，正在处理，稍后把结果发到群里…",
+        "en": "Got it, working on it; the result follows shortly…",
+    },
+}
+
+WeComReply = dict[str, Any]  # the plaintext JSON of a passive reply
+
+
+class CallbackRejected(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class WeComAdapter:
+    def __init__(
+        self,
+        core: Core,
+        config: WeComConfig,
+        *,
+        session: Callable[[], aiohttp.ClientSession],
+    ) -> None:
+        self._core = core
+        self._config = config
+        self._session = session
+        self._crypto = WeChatCrypto(config.token, config.encoding_aes_key, RECEIVE_ID)
+        self._key: bytes = self._crypto.key
+        # msgid -> (time, reply) so WeCom's retries of a callback get the same answer once.
+        self._answers: OrderedDict[str, tuple[float, asyncio.Future[WeComReply]]] = OrderedDict()
+        self._followups: set[asyncio.Task[None]] = set()
+
+    def mount(self, app: web.Application) -> None:
+        app.router.add_get(self._config.callback_path, self.verify_url)
+        app.router.add_post(self._config.callback_path, self.callback)
+
+    async def close(self) -> None:
+        """Let follow-up replies already underway finish."""
+        if self._followups:
+            await asyncio.wait(self._followups, timeout=10)
+
+    async def verify_url(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        try:
+            echo = self._crypto.check_signature(
+                q.get("msg_signature", ""),
+                q.get("timestamp", ""),
+                q.get("nonce", ""),
+                q.get("echostr", ""),
+            )
+        except InvalidSignatureException:
+            log.warning("wecom url verification refused: bad signature from %s", request.remote)
+            return web.Response(status=403, text="bad signature")
+        except Exception:
+            log.warning("wecom url verification refused: undecryptable echostr")
+            return web.Response(status=400, text="bad echostr")
+        return web.Response(text=echo)
+
+    async def callback(self, request: web.Request) -> web.StreamResponse:
+        try:
+            message = await self._decrypt(request)
+        except CallbackRejected as e:
+            log.warning("wecom callback refused (%d): %s", e.status, e.reason)
+            return web.Response(status=e.status, text=e.reason)
+        msgid = str(message.get("msgid") or "")
+        log.info(
+            "wecom message msgid=%s chat=%s type=%s",
+            msgid,
+            message.get("chatid") or "single",
+            message.get("msgtype"),
+        )
+        reply = await self._answer_once(msgid, message)
+        if reply is None:
+            return web.Response(text="")
+        return web.json_response(self._encrypt(reply))
+
+    async def _decrypt(self, request: web.Request) -> dict[str, Any]:
+        q = request.query
+        try:
+            body = json.loads(await request.read())
+            encrypted = body["encrypt"]
+            if not isinstance(encrypted, str):
+                raise TypeError("encrypt is not a string")
+        except (ValueError, KeyError, TypeError) as e:
+            raise CallbackRejected(400, "malformed body") from e
+        try:
+            plain = await asyncio.to_thread(
+                self._crypto.decrypt_message,
+                {"Encrypt": encrypted},
+                q.get("msg_signature", ""),
+                q.get("timestamp", ""),
+                q.get("nonce", ""),
+            )
+        except InvalidSignatureException as e:
+            raise CallbackRejected(403, "bad signature") from e
+        except Exception as e:  # wrong key, bad padding, wrong receiveid: undecryptable
+            raise CallbackRejected(400, f"undecryptable body ({type(e).__name__})") from e
+        try:
+            message = json.loads(plain)
+        except ValueError as e:
+            raise CallbackRejected(400, "decrypted body is not JSON") from e
+        if not isinstance(message, dict):
+            raise CallbackRejected(400, "decrypted body is not an object")
+        return message
+
+    def _encrypt(self, reply: WeComReply) -> dict[str, str]:
+        timestamp = str(int(time.time()))
+        nonce = secrets.token_hex(8)
+        text = json.dumps(reply, ensure_ascii=False)
+        encrypted = PrpCrypto(self._key).encrypt(text, RECEIVE_ID)
+        encrypted = encrypted.decode() if isinstance(encrypted, bytes) else str(encrypted)
+        signer = WeChatSigner()
+        signer.add_data(self._config.token, timestamp, nonce, encrypted)
+        return {
+            "encrypt": encrypted,
+            "msgsignature": signer.signature,
+            "timestamp": timestamp,
+            "nonce": nonce,
+        }
+
+    async def _answer_once(self, msgid: str, message: dict[str, Any]) -> WeComReply | None:
+        """WeCom retries callbacks it thinks failed: the same msgid gets the same reply."""
+        now = time.monotonic()
+        while self._answers:
+            oldest_time = next(iter(self._answers.values()))[0]
+            if len(self._answers) < _SEEN_MAX and now - oldest_time < _SEEN_SECONDS:
+                break
+            self._answers.popitem(last=False)
+        if msgid and msgid in self._answers:
+            log.info("wecom retry of msgid=%s answered again", msgid)
+            return await asyncio.shield(self._answers[msgid][1])
+        future: asyncio.Future[WeComReply] = asyncio.get_running_loop().create_future()
+        if msgid:
+            self._answers[msgid] = (now, future)
+        try:
+            reply = await self._answer(message)
+        except BaseException as e:
+            self._answers.pop(msgid, None)
+            future.set_exception(e)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        future.set_result(reply)
+        return reply
+
+    async def _answer(self, message: dict[str, Any]) -> WeComReply:
+        incoming = self.to_incoming(message)
+        if incoming is None:
+            return _stream("")
+        if not incoming.text and not incoming.images:
+            # A bare @mention: say what the bot does rather than nothing.
+            lang = await self._core.group_language(PLATFORM, incoming.chat_id, incoming.chat_title)
+            return _stream(self._core.help_text(lang))
+        work = asyncio.ensure_future(self._core.handle(incoming))
+        done, _ = await asyncio.wait({work}, timeout=self._config.reply_deadline_ms / 1000)
+        if work in done:
+            return _stream_reply(work.result())
+        # Past WeCom's reply window: answer briefly now, send the result via response_url.
+        response_url = str(message.get("response_url") or "")
+        task = asyncio.create_task(self._follow_up(work, response_url, incoming.chat_id))
+        self._followups.add(task)
+        task.add_done_callback(self._followups.discard)
+        lang = await self._core.group_language(PLATFORM, incoming.chat_id, incoming.chat_title)
+        return _stream(_TEXTS["working"].get(lang, _TEXTS["working"]["zh-CN"]))
+
+    async def _follow_up(
+        self, work: asyncio.Future[list[Reply]], response_url: str, chat_id: str
+    ) -> None:
+        replies = await work
+        if not response_url or not replies:
+            return
+        text = "\n\n".join(r.text for r in replies)
+        try:
+            async with self._session().post(
+                response_url, json={"msgtype": "markdown", "markdown": {"content": text}}
+            ) as resp:
+                data = await resp.json(content_type=None)
+            if data.get("errcode", 0) != 0:
+                log.warning("wecom follow-up refused chat=%s errcode=%s", chat_id, data["errcode"])
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            log.warning("wecom follow-up failed chat=%s: %s", chat_id, type(e).__name__)
+
+    def to_incoming(self, message: dict[str, Any]) -> IncomingMessage | None:
+        msgtype = message.get("msgtype")
+        texts: list[str] = []
+        images: list[ImageSource] = []
+        if msgtype == "text":
+            texts.append(str((message.get("text") or {}).get("content") or ""))
+        elif msgtype == "image":
+            images.append(self._image(message.get("image") or {}, 1))
+        elif msgtype == "mixed":
+            for index, item in enumerate((message.get("mixed") or {}).get("msg_item") or [], 1):
+                if item.get("msgtype") == "text":
+                    texts.append(str((item.get("text") or {}).get("content") or ""))
+                elif item.get("msgtype") == "image":
+                    images.append(self._image(item.get("image") or {}, index))
+        else:
+            return None  # events, voice, files...: nothing to shorten
+        text = " ".join(_MENTION.sub("", t, count=1).strip() for t in texts).strip()
+        user_id = str((message.get("from") or {}).get("userid") or "unknown")
+        is_group = message.get("chattype") == "group"
+        chat_id = str(message.get("chatid") or "") if is_group else f"single:{user_id}"
+        return IncomingMessage(
+            platform=PLATFORM,
+            chat_id=chat_id,
+            chat_title=chat_id,
+            chat_kind=ChatKind.GROUP if is_group else ChatKind.PRIVATE,
+            sender=Sender(user_id, user_id),
+            text=text,
+            urls=find_urls(text),
+            images=tuple(images),
+            is_admin=user_id in self._config.admins,
+            message_id=str(message.get("msgid") or ""),
+        )
+
+    def _image(self, image: dict[str, Any], index: int) -> ImageSource:
+        url = str(image.get("url") or "")
+
+        async def load() -> bytes:
+            return await self.download_image(url)
+
+        return ImageSource(f"wecom_image_{index}.jpg", None, load)
+
+    async def download_image(self, url: str) -> bytes:
+        """WeCom serves the AI bot's images AES-encrypted with the callback key."""
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("image url is not http(s)")
+        async with self._session().get(url) as resp:
+            resp.raise_for_status()
+            if (resp.content_length or 0) > MAX_IMAGE_BYTES + 64:
+                raise ValueError("image too large")
+            data = await resp.content.read(MAX_IMAGE_BYTES + 64)
+        return await asyncio.to_thread(self.decrypt_file, data)
+
+    def decrypt_file(self, data: bytes) -> bytes:
+        return bytes(PKCS7Encoder.decode(WeChatCipher(self._key).decrypt(data)))
+
+
+def _stream(content: str, images: list[dict[str, Any]] | None = None) -> WeComReply:
+    stream: dict[str, Any] = {"id": secrets.token_hex(8), "finish": True, "content": content}
+    if images:
+        stream["msg_item"] = images
+    return {"msgtype": "stream", "stream": stream}
+
+
+def _stream_reply(replies: list[Reply]) -> WeComReply:
+    text = "\n\n".join(r.text for r in replies)
+    pngs = [image.png for r in replies for image in r.images][:MAX_REPLY_IMAGES]
+    items = [
+        {
+            "msgtype": "image",
+            "image": {
+                "base64": base64.b64encode(png).decode(),
+                "md5": hashlib.md5(png).hexdigest(),  # noqa: S324 - WeCom's checksum, not security
+            },
+        }
+        for png in pngs
+    ]
+    return _stream(text, items)
