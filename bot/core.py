@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.bindings import BindingReplies
 from bot.commands import Router, parse_command
 from bot.context import Context
 from bot.errors import UserError
@@ -28,6 +29,7 @@ class Core:
         links: LinkReplies,
         photos: PhotoReplies,
         stats: StatsReplies,
+        bindings: BindingReplies,
         *,
         default_lang: str = DEFAULT_LANG,
     ) -> None:
@@ -40,6 +42,7 @@ class Core:
         self.router.add(links.short_command, "short", "s", "短链")
         self.router.add(links.qr_command, "qr", "二维码")
         self.router.add(stats.stats_command, "stats", "统计")
+        self.router.add(bindings.bind_command, "bind", "绑定")
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         try:

@@ -109,6 +109,28 @@ _CATALOG: dict[str, dict[str, str]] = {
         ),
         "en": "This group: {links} links, {human} clicks ({previews} link previews, {bots} bots)",
     },
+    "admin_only": {
+        "zh-CN": "只有群管理员可以使用这个命令。",
+        "en": "Only group admins can use this command.",
+    },
+    "bind_wecom_only": {
+        "zh-CN": "bind 用于企业微信群：把群机器人的 Webhook 地址绑定到本群。",
+        "en": "bind is for WeCom groups: it links the group robot's webhook to the group.",
+    },
+    "bind_usage": {
+        "zh-CN": (
+            "用法：bind <群机器人 Webhook 地址或 key>（群设置 → 群机器人 → 复制 Webhook 地址）"
+        ),
+        "en": "Usage: bind <group robot webhook URL or key> (group settings → robots → copy "
+        "the webhook address)",
+    },
+    "bind_done": {
+        "zh-CN": "已绑定群机器人（key {masked_key}），周报和提醒将通过它发到本群。",
+        "en": (
+            "Group robot bound (key {masked_key}); digests and reminders will be posted "
+            "through it."
+        ),
+    },
     "internal_error": {
         "zh-CN": "抱歉，出了点问题，请稍后再试。",
         "en": "Sorry, something went wrong. Please try again later.",

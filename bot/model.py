@@ -113,3 +113,12 @@ class GroupStats:
     human_clicks: int
     preview_clicks: int
     bot_clicks: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookBinding:
+    """A group's push channel (WeCom group robot); the key is a secret, shown only masked."""
+
+    group_id: int
+    webhook_key: str = field(repr=False)
+    invalid_since: datetime | None = None

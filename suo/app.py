@@ -14,6 +14,7 @@ from aiohttp import web
 
 from adapters.telegram import TelegramAdapter
 from adapters.wecom import WeComAdapter
+from bot.bindings import BindingReplies
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.core import Core
@@ -54,6 +55,7 @@ class Suo:
             LinkReplies(shortener),
             PhotoReplies(shortener),
             StatsReplies(store),
+            BindingReplies(store, clock),
             default_lang=config.console.lang,
         )
         recorder = ClickRecorder(

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from bot.model import Click, Group, GroupStats, Link
+from bot.model import Click, Group, GroupStats, Link, WebhookBinding
 
 
 class StoreUnavailable(Exception):
@@ -41,6 +41,16 @@ class Store(Protocol):
     async def group_stats(self, group_id: int) -> GroupStats: ...
 
     async def find_groups(self, name: str | None) -> list[Group]: ...
+
+    async def bind_webhook(
+        self, group_id: int, webhook_key: str, bound_by: int | None, at: datetime
+    ) -> None:
+        """Remember the group robot (群机器人) key that pushes to this group."""
+        ...
+
+    async def webhook_for(self, group_id: int) -> WebhookBinding | None: ...
+
+    async def mark_webhook_invalid(self, group_id: int, at: datetime) -> None: ...
 
     async def daily_salt(self, day: date) -> bytes:
         """The visitor-hash salt for `day`, created on first use; older salts are deleted."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.model import Click, Group, GroupStats, Link
+from bot.model import Click, Group, GroupStats, Link, WebhookBinding
 from bot.storage import CodeTaken, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE daily_salts (
         day TEXT PRIMARY KEY,
         salt BLOB NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE webhook_bindings (
+        group_id INTEGER PRIMARY KEY REFERENCES groups(id),
+        webhook_key TEXT NOT NULL,
+        bound_by INTEGER REFERENCES users(id),
+        bound_at TEXT NOT NULL,
+        invalid_since TEXT
     );
     """,
 )
@@ -256,6 +265,32 @@ class SqliteStore:
             args = (name, name)
         rows = await self._all(sql + " ORDER BY id", args)
         return [Group(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def bind_webhook(
+        self, group_id: int, webhook_key: str, bound_by: int | None, at: datetime
+    ) -> None:
+        await self._one(
+            "INSERT INTO webhook_bindings (group_id, webhook_key, bound_by, bound_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (group_id) DO UPDATE SET "
+            "webhook_key = excluded.webhook_key, bound_by = excluded.bound_by, "
+            "bound_at = excluded.bound_at, invalid_since = NULL",
+            (group_id, webhook_key, bound_by, at.isoformat()),
+        )
+
+    async def webhook_for(self, group_id: int) -> WebhookBinding | None:
+        row = await self._one(
+            "SELECT webhook_key, invalid_since FROM webhook_bindings WHERE group_id = ?",
+            (group_id,),
+        )
+        if row is None:
+            return None
+        return WebhookBinding(group_id, row[0], _dt(row[1]) if row[1] else None)
+
+    async def mark_webhook_invalid(self, group_id: int, at: datetime) -> None:
+        await self._one(
+            "UPDATE webhook_bindings SET invalid_since = ? WHERE group_id = ?",
+            (at.isoformat(), group_id),
+        )
 
     async def daily_salt(self, day: date) -> bytes:
         key = day.isoformat()

@@ -1,0 +1,112 @@
+"""WeCom group robots (群机器人): pushes the bot sends on its own (digests, reminders).
+
+Owns the webhook's limits: text 2,048 bytes, markdown 4,096 bytes, images 2 MB as base64 +
+md5, 20 messages a minute per key; errcode 45009 means "later", 93000 an invalid key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+TEXT_MAX_BYTES = 2048
+MARKDOWN_MAX_BYTES = 4096
+IMAGE_MAX_BYTES = 2 * 1024 * 1024
+PER_MINUTE = 20
+ERR_FREQUENCY = 45009
+ERR_INVALID_KEY = 93000
+
+
+class WebhookError(Exception):
+    pass
+
+
+class WebhookRetryLater(WebhookError):
+    """WeCom said 45009 (too frequent): keep the message and send it later."""
+
+
+class InvalidWebhookKey(WebhookError):
+    """The key was deleted or never existed: unbind it and tell the group's admins."""
+
+
+def fit_bytes(text: str, limit: int) -> str:
+    """`text` cut (at a character boundary, with an ellipsis) to at most `limit` UTF-8 bytes."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - len("…".encode())].decode(errors="ignore") + "…"
+
+
+class WeComWebhook:
+    def __init__(
+        self,
+        session: Callable[[], aiohttp.ClientSession],
+        base_url: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: defaultdict[str, deque[float]] = defaultdict(deque)
+
+    async def send_text(self, key: str, content: str) -> None:
+        await self._send(
+            key, {"msgtype": "text", "text": {"content": fit_bytes(content, TEXT_MAX_BYTES)}}
+        )
+
+    async def send_markdown(self, key: str, content: str) -> None:
+        body = {"markdown": {"content": fit_bytes(content, MARKDOWN_MAX_BYTES)}}
+        await self._send(key, {"msgtype": "markdown", **body})
+
+    async def send_image(self, key: str, png: bytes) -> None:
+        if len(png) > IMAGE_MAX_BYTES:
+            raise WebhookError(f"image is {len(png)} bytes, over the 2 MB webhook limit")
+        image = {
+            "base64": base64.b64encode(png).decode(),
+            "md5": hashlib.md5(png).hexdigest(),  # noqa: S324 - WeCom's checksum, not security
+        }
+        await self._send(key, {"msgtype": "image", "image": image})
+
+    async def _wait_for_slot(self, key: str) -> None:
+        """Stay under 20 messages a minute per key, as WeCom counts them."""
+        sent = self._sent[key]
+        while True:
+            now = self._clock()
+            while sent and now - sent[0] >= 60:
+                sent.popleft()
+            if len(sent) < PER_MINUTE:
+                sent.append(now)
+                return
+            await self._sleep(60 - (now - sent[0]))
+
+    async def _send(self, key: str, payload: dict[str, Any]) -> None:
+        await self._wait_for_slot(key)
+        url = f"{self._base_url}/cgi-bin/webhook/send"
+        try:
+            async with self._session().post(url, params={"key": key}, json=payload) as resp:
+                data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            raise WebhookRetryLater(f"webhook unreachable: {type(e).__name__}") from e
+        errcode = int(data.get("errcode", -1)) if isinstance(data, dict) else -1
+        if errcode == 0:
+            return
+        # Never log the key; the errcode is what an operator needs.
+        log.warning("wecom webhook %s refused: errcode=%s", payload["msgtype"], errcode)
+        if errcode == ERR_FREQUENCY:
+            raise WebhookRetryLater("45009: too many messages, try later")
+        if errcode == ERR_INVALID_KEY:
+            raise InvalidWebhookKey("93000: invalid webhook key")
+        raise WebhookError(f"errcode {errcode}")

@@ -1,0 +1,52 @@
+"""Binding a group's push channel: `bind <WeCom group-robot URL or key>`, admins only.
+
+The key is a secret: stored, never echoed in full, never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from bot.clock import Clock
+from bot.context import Context
+from bot.errors import UserError
+from bot.model import Reply
+from bot.storage import Store
+
+log = logging.getLogger(__name__)
+
+_KEY = re.compile(r"[A-Za-z0-9-]{16,64}")
+
+
+def webhook_key_from(text: str) -> str | None:
+    """The key from a group-robot webhook URL (…/webhook/send?key=K) or a bare key."""
+    text = text.strip()
+    if text.startswith(("http://", "https://")):
+        key = (parse_qs(urlsplit(text).query).get("key") or [""])[0]
+    else:
+        key = text
+    return key if _KEY.fullmatch(key) else None
+
+
+def masked(key: str) -> str:
+    return "…" + key[-4:]
+
+
+class BindingReplies:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def bind_command(self, ctx: Context, args: str) -> list[Reply]:
+        if ctx.group.platform != "wecom":
+            raise UserError("bind_wecom_only", "bind_wecom_only")
+        if not ctx.message.is_admin:
+            raise UserError("admin_only", "admin_only")
+        key = webhook_key_from(args)
+        if key is None:
+            raise UserError("bind_usage", "bind_usage")
+        await self._store.bind_webhook(ctx.group.id, key, ctx.sharer_id, self._clock())
+        log.info("webhook bound platform=%s chat=%s", ctx.group.platform, ctx.group.chat_id)
+        return [Reply(ctx.t("bind_done", masked_key=masked(key)))]
