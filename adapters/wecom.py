@@ -108,6 +108,10 @@ class WeComAdapter:
         except CallbackRejected as e:
             log.warning("wecom callback refused (%d): %s", e.status, e.reason)
             return web.Response(status=e.status, text=e.reason)
+        if message.get("msgtype") not in ("text", "image", "mixed"):
+            # Stream refreshes, events, voice, files: the documented "nothing to say" is an
+            # empty 200 (our streams finish in the first reply, so refreshes are rare).
+            return web.Response(text="")
         msgid = str(message.get("msgid") or "")
         log.info(
             "wecom message msgid=%s chat=%s type=%s",
@@ -116,8 +120,6 @@ class WeComAdapter:
             message.get("msgtype"),
         )
         reply = await self._answer_once(msgid, message)
-        if reply is None:
-            return web.Response(text="")
         return web.json_response(self._encrypt(reply))
 
     async def _decrypt(self, request: web.Request) -> dict[str, Any]:
@@ -164,7 +166,7 @@ class WeComAdapter:
             "nonce": nonce,
         }
 
-    async def _answer_once(self, msgid: str, message: dict[str, Any]) -> WeComReply | None:
+    async def _answer_once(self, msgid: str, message: dict[str, Any]) -> WeComReply:
         """WeCom retries callbacks it thinks failed: the same msgid gets the same reply."""
         now = time.monotonic()
         while self._answers:
@@ -256,6 +258,7 @@ class WeComAdapter:
             images=tuple(images),
             is_admin=user_id in self._config.admins,
             message_id=str(message.get("msgid") or ""),
+            addressed=True,  # group messages reach the AI bot only when it is @-mentioned
         )
 
     def _image(self, image: dict[str, Any], index: int) -> ImageSource:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from bot.bindings import BindingReplies
-from bot.commands import Router, parse_command
+from bot.commands import ParsedCommand, Router, parse_command
 from bot.context import Context
 from bot.errors import UserError
 from bot.i18n import DEFAULT_LANG, translate
@@ -74,6 +74,10 @@ class Core:
     async def _dispatch(self, ctx: Context) -> list[Reply]:
         message = ctx.message
         command = parse_command(message.text)
+        if command is None and message.addressed:
+            word, _, rest = message.text.strip().partition(" ")
+            if self.router.route(word.lower()) is not None:
+                command = ParsedCommand(word.lower(), rest.strip(), None)
         if command is not None:
             if command.addressed_to:
                 # Adapters strip a mention of this bot, so what is left is for another bot.

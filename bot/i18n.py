@@ -55,6 +55,14 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "这不是一个有效的网址。",
         "en": "That is not a valid web address.",
     },
+    "url_secret": {
+        "zh-CN": (
+            "这是群机器人的 Webhook 地址，里面含有密钥，不会缩短。"
+            "管理员可以发送 bind <地址> 绑定。"
+        ),
+        "en": "That is a group robot's webhook address with its secret key; it is not "
+        "shortened. Admins can send bind <address> instead.",
+    },
     "url_blocked": {
         "zh-CN": "抱歉，{host} 在本群不允许缩短。",
         "en": "Sorry, links to {host} can't be shortened here.",

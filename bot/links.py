@@ -29,6 +29,7 @@ CODE_ALPHABET = string.ascii_letters + string.digits
 _CODE_PATH = re.compile(r"/([A-Za-z0-9]{4,32})(?:\+|\.png)?/?")
 _MAX_CODE_DRAWS = 8
 _MAX_QR_TEXT = 1000
+_SECRET_WEBHOOK = re.compile(r"/cgi-bin/webhook/send\?(?:.*&)?key=", re.IGNORECASE)
 _BARE_DOMAIN = re.compile(r"(?:[\w-]+\.)+[^\W\d_]{2,}(?:/\S*)?")
 
 
@@ -80,6 +81,9 @@ class Shortener:
         url = normalize_url(raw_url, max_length=self._config.max_url_length)
         if self.is_own_short_link(url):
             raise UserError("already_short", "already_short", url=url)
+        if _SECRET_WEBHOOK.search(url):
+            # A group robot's URL carries its key: shortening would publish the secret.
+            raise UserError("url_secret", "url_secret")
         host = host_of(url)
         if is_blocked(host, self._config.blocked_domains):
             raise UserError("url_blocked", "url_blocked", host=host)

@@ -53,6 +53,9 @@ class IncomingMessage:
     images: tuple[ImageSource, ...] = ()
     is_admin: bool = False
     message_id: str = ""
+    # True when the platform says the message was addressed to the bot (WeCom's @mention):
+    # then "bind <url>" works like "/bind <url>".
+    addressed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

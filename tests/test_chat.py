@@ -161,3 +161,8 @@ async def test_real_photo_of_a_bookmark_qr_gets_its_url_shortened(suo: Suo) -> N
     (code,) = codes_in(reply)
     link = await suo.store.get_link(code)
     assert link is not None and link.url == "http://en.wikipedia.org/wiki/Main_Page"
+
+
+async def test_bind_is_only_for_wecom_groups(suo: Suo) -> None:
+    (reply,) = await suo.core.handle(group_message("/bind 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"))
+    assert "企业微信" in reply.text

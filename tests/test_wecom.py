@@ -1,0 +1,282 @@
+"""The bot in WeCom, end to end: a local fake of WeCom's side (tests/fake_wecom.py, its own
+AES and signatures) calls the real callback route; replies are decrypted and checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import aiosqlite
+import pytest
+import zxingcpp
+from aiohttp.test_utils import TestServer
+from PIL import Image
+
+from adapters.wecom_webhook import InvalidWebhookKey, WeComWebhook
+from bot.config import Config
+from bot.qr import render_qr_png
+from suo.app import Suo
+from tests.conftest import REPO, FakeClock
+from tests.fake_wecom import FakeWeCom, WeComCrypto
+from tests.wecom_builders import (
+    group_image,
+    group_text,
+    image_item,
+    mention,
+    mixed,
+    single_text,
+    text_item,
+)
+
+SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
+QR_PHOTOS = REPO.parent / "shared" / "qr-photos"
+OTHER_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWeCom]:
+    async with FakeWeCom() as wecom:
+        yield wecom
+
+
+def wecom_config(config: Config, fake: FakeWeCom, **overrides: object) -> Config:
+    wecom = replace(
+        config.wecom,
+        token=fake.token,
+        encoding_aes_key=fake.encoding_aes_key,
+        webhook_base_url=fake.url,
+        admins=("boss",),
+        **overrides,  # type: ignore[arg-type]
+    )
+    return replace(config, wecom=wecom)
+
+
+@pytest.fixture
+async def bot(config: Config, clock: FakeClock, fake: FakeWeCom) -> AsyncIterator[Suo]:
+    suo = await Suo.open(wecom_config(config, fake), clock=clock)
+    try:
+        yield suo
+    finally:
+        await suo.stop_adapters()
+        await suo.close()
+
+
+@pytest.fixture
+async def callback_url(bot: Suo) -> AsyncIterator[str]:
+    server = TestServer(bot.redirector_app(), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield str(server.make_url("/wecom/callback"))
+    finally:
+        await server.close()
+
+
+def reply_images(reply: dict[str, object]) -> list[bytes]:
+    stream = reply["stream"]
+    assert isinstance(stream, dict)
+    images = []
+    for item in stream.get("msg_item", []):
+        image = item["image"]
+        png = base64.b64decode(image["base64"])
+        assert hashlib.md5(png).hexdigest() == image["md5"]  # noqa: S324 - WeCom's check
+        images.append(png)
+    return images
+
+
+def decode(png: bytes) -> list[str]:
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+async def link_count(config: Config) -> int:
+    path = config.storage.url.removeprefix("sqlite:///")
+    async with aiosqlite.connect(path) as db, db.execute("SELECT COUNT(*) FROM links") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_url_verification_echoes_the_plaintext(fake: FakeWeCom, callback_url: str) -> None:
+    status, body = await fake.verify_url(callback_url)
+    assert (status, body) == (200, fake.last_echo)
+    status, _ = await fake.verify_url(callback_url, signature_override="0" * 40)
+    assert status == 403
+
+
+async def test_group_text_at_bot_gets_stream_reply_with_short_link_and_qr(
+    bot: Suo, fake: FakeWeCom, callback_url: str
+) -> None:
+    message = group_text(mention("周六活动 https://example.com/join?id=7 欢迎参加"))
+    result = await fake.send_callback(callback_url, message)
+    assert result.status == 200 and result.reply is not None
+    stream = result.reply["stream"]
+    assert result.reply["msgtype"] == "stream" and stream["finish"] is True
+    (code,) = SHORT.findall(stream["content"])
+    (png,) = reply_images(result.reply)
+    assert decode(png) == [f"https://suo.test/{code}"]
+    link = await bot.store.get_link(code)
+    assert link is not None and link.url == "https://example.com/join?id=7"
+
+
+async def test_encrypted_real_qr_photo_is_decoded_and_shortened(
+    bot: Suo, fake: FakeWeCom, callback_url: str
+) -> None:
+    photo = QR_PHOTOS / "zxingcpp-qrcode-2-extra" / "#709.webp"
+    if not photo.exists():
+        pytest.skip(f"no shared QR photos at {QR_PHOTOS}")
+    expected = photo.with_suffix(".txt").read_text(encoding="utf-8").strip()
+    url = fake.host_image(photo.read_bytes())
+    result = await fake.send_callback(callback_url, group_image(url))
+    assert result.reply is not None
+    content = result.reply["stream"]["content"]
+    assert expected in content
+    (code,) = SHORT.findall(content)
+    (png,) = reply_images(result.reply)
+    assert decode(png) == [f"https://suo.test/{code}"]
+    assert fake.downloads_of(url) == 1
+
+
+async def test_mixed_message_text_and_image(bot: Suo, fake: FakeWeCom, callback_url: str) -> None:
+    url = fake.host_image(render_qr_png("https://example.com/poster"))
+    message = mixed([text_item(mention("看看 https://example.com/text-link")), image_item(url)])
+    result = await fake.send_callback(callback_url, message)
+    assert result.reply is not None
+    content = result.reply["stream"]["content"]
+    assert "https://example.com/text-link" in content
+    assert "https://example.com/poster" in content
+    assert len(set(SHORT.findall(content))) == 2
+    assert len(reply_images(result.reply)) == 2
+
+
+async def test_single_chat(bot: Suo, fake: FakeWeCom, callback_url: str) -> None:
+    result = await fake.send_callback(callback_url, single_text("https://example.com/dm"))
+    assert result.reply is not None
+    assert SHORT.search(result.reply["stream"]["content"])
+    groups = await bot.store.find_groups("single:zhangsan")
+    assert [g.platform for g in groups] == ["wecom"]
+
+
+async def test_bare_mention_gets_help(bot: Suo, fake: FakeWeCom, callback_url: str) -> None:
+    result = await fake.send_callback(callback_url, group_text(mention("")))
+    assert result.reply is not None
+    assert "/short" in result.reply["stream"]["content"]
+
+
+async def test_forged_or_broken_callbacks_are_rejected_and_store_nothing(
+    bot: Suo, fake: FakeWeCom, callback_url: str, config: Config
+) -> None:
+    message = group_text(mention("https://example.com/forged"))
+    bad_signature = await fake.send_callback(
+        callback_url, message, signature_override="f" * 40, strict=False
+    )
+    garbage = await fake.send_callback(callback_url, message, raw_body="{not json", strict=False)
+    not_encrypted = await fake.send_callback(
+        callback_url, message, raw_body='{"text": "hi"}', strict=False
+    )
+    wrong_key = await fake.send_callback(
+        callback_url, message, crypto=WeComCrypto(fake.token, OTHER_AES_KEY, ""), strict=False
+    )
+    assert bad_signature.status == 403
+    assert (garbage.status, not_encrypted.status, wrong_key.status) == (400, 400, 400)
+    assert await link_count(config) == 0
+    ok = await fake.send_callback(callback_url, message)
+    assert ok.reply is not None and await link_count(config) == 1
+
+
+async def test_a_retried_msgid_gets_the_same_reply_and_one_link(
+    bot: Suo, fake: FakeWeCom, callback_url: str, config: Config
+) -> None:
+    message = group_text(mention("https://example.com/retry"), msgid="CAIQretry1")
+    first = await fake.send_callback(callback_url, message)
+    second = await fake.send_callback(callback_url, message)
+    assert first.reply is not None and second.reply is not None
+    assert first.reply["stream"]["content"] == second.reply["stream"]["content"]
+    assert await link_count(config) == 1
+
+
+async def test_slow_work_is_acknowledged_then_followed_up_via_response_url(
+    config: Config, clock: FakeClock, fake: FakeWeCom
+) -> None:
+    suo = await Suo.open(wecom_config(config, fake, reply_deadline_ms=100), clock=clock)
+    server = TestServer(suo.redirector_app(), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        photo = Image.new("L", (6000, 6000), 255)  # no QR: decoding it takes a while
+        buf = io.BytesIO()
+        photo.save(buf, "PNG")
+        response_url = fake.new_response_url()
+        message = group_image(fake.host_image(buf.getvalue()), response_url=response_url)
+        result = await fake.send_callback(str(server.make_url("/wecom/callback")), message)
+        assert result.reply is not None
+        assert "正在处理" in result.reply["stream"]["content"]
+        (post,) = await fake.wait_for_response_post()
+        assert post.errcode == 0 and post.body is not None
+        assert "没有找到二维码" in post.body["markdown"]["content"]
+    finally:
+        await suo.stop_adapters()
+        await server.close()
+        await suo.close()
+
+
+async def test_admin_binds_the_group_robot_members_cannot(
+    bot: Suo, fake: FakeWeCom, callback_url: str
+) -> None:
+    key = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+    webhook = fake.add_webhook_key(key)
+    member = await fake.send_callback(callback_url, group_text(mention(f"bind {webhook}")))
+    assert member.reply is not None and "管理员" in member.reply["stream"]["content"]
+    boss = await fake.send_callback(
+        callback_url, group_text(mention(f"/bind {webhook}"), userid="boss")
+    )
+    assert boss.reply is not None
+    content = boss.reply["stream"]["content"]
+    assert "…5aaa" in content and key not in content
+    (group,) = await bot.store.find_groups("wrGroup1")
+    binding = await bot.store.webhook_for(group.id)
+    assert binding is not None and binding.webhook_key == key
+
+
+async def test_webhook_sends_within_limits_and_reports_invalid_keys(bot: Suo) -> None:
+    now = [1_700_000_000.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    async with FakeWeCom(clock=lambda: now[0]) as fake:
+        key = "0f8b2c1e-1234-4bc4-97a0-0ec2sifa5bbb"
+        fake.add_webhook_key(key)
+        webhook = WeComWebhook(bot.http, fake.url, clock=lambda: now[0], sleep=fake_sleep)
+        await send_a_busy_minute(webhook, key, fake, slept)
+
+
+async def send_a_busy_minute(
+    webhook: WeComWebhook, key: str, fake: FakeWeCom, slept: list[float]
+) -> None:
+    await webhook.send_text(key, "周报" * 2000)  # over 2,048 bytes: cut to fit
+    await webhook.send_markdown(key, "# 本周\n" + "链接 " * 3000)  # over 4,096 bytes
+    await webhook.send_image(key, render_qr_png("https://example.com/chart"))
+    for i in range(20):
+        await webhook.send_text(key, f"提醒 {i}")
+    assert slept and slept[0] > 0  # the 21st message of the minute waited for a slot
+    received = fake.webhook_messages(key)
+    assert len(received) == 23
+    assert len(received[0]["text"]["content"].encode()) <= 2048
+    assert len(received[1]["markdown"]["content"].encode()) <= 4096
+    with pytest.raises(InvalidWebhookKey):
+        await webhook.send_text("ffffffff-0000-0000-0000-000000000000", "hello")
+
+
+async def test_a_posted_webhook_url_is_never_shortened(
+    bot: Suo, fake: FakeWeCom, callback_url: str, config: Config
+) -> None:
+    webhook = fake.add_webhook_key("5d1c0e2a-9999-4bc4-97a0-0ec2sifa5ccc")
+    result = await fake.send_callback(callback_url, group_text(mention(f"机器人地址 {webhook}")))
+    assert result.reply is not None
+    assert "密钥" in result.reply["stream"]["content"]
+    assert "5d1c0e2a" not in result.reply["stream"]["content"]
+    assert await link_count(config) == 0
