@@ -12,10 +12,13 @@ import hashlib
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
+
+from bot.clock import Clock
+from bot.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +113,27 @@ class WeComWebhook:
         if errcode == ERR_INVALID_KEY:
             raise InvalidWebhookKey("93000: invalid webhook key")
         raise WebhookError(f"errcode {errcode}")
+
+
+class WeComGroupPusher:
+    """Posts to a group through its bound robot; a dead key is marked for the admins."""
+
+    def __init__(self, store: Store, webhook: WeComWebhook, clock: Clock) -> None:
+        self._store = store
+        self._webhook = webhook
+        self._clock = clock
+
+    async def push(self, group_id: int, markdown: str, images: Sequence[bytes] = ()) -> bool:
+        """True when sent; False when the group has no working robot (nothing to retry)."""
+        binding = await self._store.webhook_for(group_id)
+        if binding is None or binding.invalid_since is not None:
+            return False
+        try:
+            await self._webhook.send_markdown(binding.webhook_key, markdown)
+            for png in images:
+                await self._webhook.send_image(binding.webhook_key, png)
+        except InvalidWebhookKey:
+            await self._store.mark_webhook_invalid(group_id, self._clock())
+            log.warning("wecom webhook key invalid, admins will be told group=%s", group_id)
+            return False
+        return True

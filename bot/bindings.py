@@ -39,6 +39,17 @@ class BindingReplies:
         self._store = store
         self._clock = clock
 
+    async def notices_for_admin(self, ctx: Context) -> list[Reply]:
+        """Tell the next admin who speaks that the group robot died, then forget it."""
+        if not ctx.message.is_admin or ctx.group.platform != "wecom":
+            return []
+        binding = await self._store.webhook_for(ctx.group.id)
+        if binding is None or binding.invalid_since is None:
+            return []
+        await self._store.unbind_webhook(ctx.group.id)
+        log.info("invalid webhook unbound platform=wecom chat=%s", ctx.group.chat_id)
+        return [Reply(ctx.t("bind_invalid", masked_key=masked(binding.webhook_key)))]
+
     async def bind_command(self, ctx: Context, args: str) -> list[Reply]:
         if ctx.group.platform != "wecom":
             raise UserError("bind_wecom_only", "bind_wecom_only")

@@ -36,6 +36,7 @@ class Core:
         self._store = store
         self._links = links
         self._photos = photos
+        self._bindings = bindings
         self._default_lang = default_lang
         self.router = Router()
         self.router.add(self._help, "help", "start", "帮助")
@@ -59,7 +60,7 @@ class Core:
             return [Reply(translate(self._default_lang, "internal_error"))]
         ctx = Context(message=message, group=group, sharer_id=sharer_id)
         try:
-            return await self._dispatch(ctx)
+            return await self._bindings.notices_for_admin(ctx) + await self._dispatch(ctx)
         except UserError as e:
             return [Reply(ctx.t(e.message_key, **e.params))]
         except Exception:

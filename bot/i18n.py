@@ -139,6 +139,16 @@ _CATALOG: dict[str, dict[str, str]] = {
             "through it."
         ),
     },
+    "bind_invalid": {
+        "zh-CN": (
+            "⚠️ 本群绑定的群机器人（key {masked_key}）已失效（被删除或移出群），已解除绑定。"
+            "请重新添加群机器人，并发送 bind <Webhook 地址>。"
+        ),
+        "en": (
+            "⚠️ The group robot bound here (key {masked_key}) no longer works (deleted or "
+            "removed) and was unbound. Add a group robot again and send bind <webhook URL>."
+        ),
+    },
     "internal_error": {
         "zh-CN": "抱歉，出了点问题，请稍后再试。",
         "en": "Sorry, something went wrong. Please try again later.",

@@ -451,6 +451,10 @@ class FakeWeCom:
         self._webhook_keys.add(key)
         return f"{self.url}/cgi-bin/webhook/send?key={quote(key, safe='')}"
 
+    def remove_webhook_key(self, key: str) -> None:
+        """The robot was deleted or removed from its group: its key now answers 93000."""
+        self._webhook_keys.discard(key)
+
     def webhook_messages(self, key: str) -> list[JSONDict]:
         """Messages the group actually received through `key`."""
         return [c.body for c in self.webhook_calls if c.key == key and c.errcode == 0 and c.body]

@@ -17,7 +17,7 @@ import zxingcpp
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
-from adapters.wecom_webhook import InvalidWebhookKey, WeComWebhook
+from adapters.wecom_webhook import InvalidWebhookKey, WeComGroupPusher, WeComWebhook
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
@@ -280,3 +280,28 @@ async def test_a_posted_webhook_url_is_never_shortened(
     assert "密钥" in result.reply["stream"]["content"]
     assert "5d1c0e2a" not in result.reply["stream"]["content"]
     assert await link_count(config) == 0
+
+
+async def test_a_dead_robot_key_is_unbound_and_the_next_admin_told(
+    bot: Suo, fake: FakeWeCom, callback_url: str, clock: FakeClock
+) -> None:
+    key = "7e3f0a11-2222-4bc4-97a0-0ec2sifa5ddd"
+    webhook_url = fake.add_webhook_key(key)
+    await fake.send_callback(
+        callback_url, group_text(mention(f"bind {webhook_url}"), userid="boss")
+    )
+    (group,) = await bot.store.find_groups("wrGroup1")
+    pusher = WeComGroupPusher(bot.store, WeComWebhook(bot.http, fake.url), clock)
+    assert await pusher.push(group.id, "# 本周摘要\n3 个链接", [render_qr_png("x")]) is True
+    assert [m["msgtype"] for m in fake.webhook_messages(key)] == ["markdown", "image"]
+    fake.remove_webhook_key(key)  # an admin deleted the robot
+    assert await pusher.push(group.id, "# 下周") is False
+    member = await fake.send_callback(callback_url, group_text(mention("https://example.com/a")))
+    assert member.reply is not None and "失效" not in member.reply["stream"]["content"]
+    admin = await fake.send_callback(
+        callback_url, group_text(mention("https://example.com/b"), userid="boss")
+    )
+    assert admin.reply is not None
+    content = admin.reply["stream"]["content"]
+    assert "失效" in content and "…5ddd" in content and "https://example.com/b" in content
+    assert await bot.store.webhook_for(group.id) is None

@@ -292,6 +292,9 @@ class SqliteStore:
             (at.isoformat(), group_id),
         )
 
+    async def unbind_webhook(self, group_id: int) -> None:
+        await self._one("DELETE FROM webhook_bindings WHERE group_id = ?", (group_id,))
+
     async def daily_salt(self, day: date) -> bytes:
         key = day.isoformat()
         # The salt is created once per day and deleted after it, so visitor hashes cannot be
