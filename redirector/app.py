@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -33,18 +34,19 @@ class CachedLink:
     location: str
     disabled: bool
     fetched_at: float
+    headers: dict[str, str]  # the 302's headers, built once per lookup
 
 
 class RedirectHandlers:
     def __init__(self, store: Store, recorder: ClickRecorder, public_url: str) -> None:
         self._store = store
-        self._recorder = recorder
+        self.recorder = recorder
         self._public_url = public_url.rstrip("/")
-        self._cache: dict[str, CachedLink] = {}
+        self.cache: dict[str, CachedLink] = {}
 
     async def _lookup(self, code: str) -> CachedLink | None:
         """The link for `code`, cached briefly; a stale entry keeps serving if the store fails."""
-        cached = self._cache.get(code)
+        cached = self.cache.get(code)
         now = time.monotonic()
         if cached is not None and now - cached.fetched_at < _CACHE_SECONDS:
             return cached
@@ -56,12 +58,14 @@ class RedirectHandlers:
                 return cached
             raise
         if link is None:
-            self._cache.pop(code, None)
+            self.cache.pop(code, None)
             return None
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.clear()
-        entry = CachedLink(location_header(link.url), link.disabled, now)
-        self._cache[code] = entry
+        if len(self.cache) >= _CACHE_MAX:
+            self.cache.clear()
+        location = location_header(link.url)
+        headers = {"Location": location, "Cache-Control": _NO_STORE}
+        entry = CachedLink(location, link.disabled, now, headers)
+        self.cache[code] = entry
         return entry
 
     def _page(self, request: web.Request, status: int, key: str) -> web.Response:
@@ -93,15 +97,13 @@ class RedirectHandlers:
             return entry
         if request.method == "GET":  # HEAD is answered alike but never counted
             headers = request.headers
-            self._recorder.record(
+            self.recorder.record(
                 code,
                 headers.get("User-Agent", ""),
                 request.remote or "",
                 headers.get("Referer", ""),
             )
-        return web.Response(
-            status=302, headers={"Location": entry.location, "Cache-Control": _NO_STORE}
-        )
+        return web.Response(status=302, headers=entry.headers)
 
     async def qr_png(self, request: web.Request) -> web.StreamResponse:
         code = request.match_info["code"]
@@ -114,13 +116,67 @@ class RedirectHandlers:
         )
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"status": "ok", "pending_clicks": self._recorder.pending})
+        return web.json_response({"status": "ok", "pending_clicks": self.recorder.pending})
+
+
+REDIRECTS = web.AppKey("redirects", RedirectHandlers)
+_CODE_PATH = re.compile(f"/({CODE_PATTERN})")
+_APP_PATHS = frozenset({"healthz"})  # routes of the app that look like codes
+RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> RequestHandler:
+    """GET/HEAD /{code} of a fresh cached link, answered before routing; all else -> the app.
+
+    The redirect path is the whole product's hot path: skipping aiohttp's router and
+    signals for it leaves room for click recording on the same core. Only links the app
+    has already looked up (and found usable) are served here; misses, 404s and 410s go
+    through the app, which also refreshes the cache.
+    """
+    cache = handlers.cache
+    record = handlers.recorder.record
+    match = _CODE_PATH.fullmatch
+    monotonic = time.monotonic
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        method = request.method
+        if method == "GET" or method == "HEAD":
+            found = match(request.path)
+            if found is not None and found[1] not in _APP_PATHS:
+                code = found[1]
+                entry = cache.get(code)
+                if (
+                    entry is not None
+                    and not entry.disabled
+                    and monotonic() - entry.fetched_at < _CACHE_SECONDS
+                ):
+                    if method == "GET":  # HEAD is answered alike but never counted
+                        headers = request.headers
+                        record(
+                            code,
+                            headers.get("User-Agent", ""),
+                            request.remote or "",
+                            headers.get("Referer", ""),
+                        )
+                    return web.Response(status=302, headers=entry.headers)
+        return await app_handler(request)
+
+    return handle
+
+
+def install_fast_path(runner: web.AppRunner) -> None:
+    """Call after `runner.setup()` and before any site starts (connections copy the handler)."""
+    server = runner.server
+    if server is None:
+        raise RuntimeError("install_fast_path needs a set-up AppRunner")
+    server.request_handler = _fast_redirects(runner.app[REDIRECTS], server.request_handler)
 
 
 def create_app(store: Store, recorder: ClickRecorder, *, public_url: str) -> web.Application:
     """The redirector app; starting it starts click recording, cleaning it up flushes clicks."""
     app = web.Application()
     handlers = RedirectHandlers(store, recorder, public_url)
+    app[REDIRECTS] = handlers
 
     async def recording(app: web.Application) -> AsyncIterator[None]:
         await recorder.start()

@@ -22,7 +22,7 @@ from bot.links import LinkReplies, Shortener
 from bot.photos import PhotoReplies
 from bot.stats import StatsReplies
 from bot.storage import Store, open_store
-from redirector.app import create_app
+from redirector.app import REDIRECTS, create_app, install_fast_path
 from redirector.clicks import ClickRecorder
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ class Suo:
     async def serve(self, app: web.Application) -> web.AppRunner:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
+        if REDIRECTS in app:
+            install_fast_path(runner)
         site = web.TCPSite(runner, self.config.server.host, self.config.server.port)
         await site.start()
         log.info(
