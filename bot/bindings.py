@@ -18,6 +18,7 @@ from bot.storage import Store
 log = logging.getLogger(__name__)
 
 _KEY = re.compile(r"[A-Za-z0-9-]{16,64}")
+_USER_ID = re.compile(r"[\w.@-]{1,64}")
 
 
 def webhook_key_from(text: str) -> str | None:
@@ -41,7 +42,7 @@ class BindingReplies:
 
     async def notices_for_admin(self, ctx: Context) -> list[Reply]:
         """Tell the next admin who speaks that the group robot died, then forget it."""
-        if not ctx.message.is_admin or ctx.group.platform != "wecom":
+        if not ctx.is_admin or ctx.group.platform != "wecom":
             return []
         binding = await self._store.webhook_for(ctx.group.id)
         if binding is None or binding.invalid_since is None:
@@ -53,7 +54,7 @@ class BindingReplies:
     async def bind_command(self, ctx: Context, args: str) -> list[Reply]:
         if ctx.group.platform != "wecom":
             raise UserError("bind_wecom_only", "bind_wecom_only")
-        if not ctx.message.is_admin:
+        if not ctx.is_admin:
             raise UserError("admin_only", "admin_only")
         key = webhook_key_from(args)
         if key is None:
@@ -61,3 +62,17 @@ class BindingReplies:
         await self._store.bind_webhook(ctx.group.id, key, ctx.sharer_id, self._clock())
         log.info("webhook bound platform=%s chat=%s", ctx.group.platform, ctx.group.chat_id)
         return [Reply(ctx.t("bind_done", masked_key=masked(key)))]
+
+    async def admin_command(self, ctx: Context, args: str) -> list[Reply]:
+        """`admin add <user id>`: admins name more admins where the platform keeps no list."""
+        if not ctx.is_admin:
+            raise UserError("admin_only", "admin_only")
+        action, _, user_id = args.strip().partition(" ")
+        user_id = user_id.strip().lstrip("@")
+        if action.lower() not in ("add", "添加") or not _USER_ID.fullmatch(user_id):
+            raise UserError("admin_usage", "admin_usage")
+        await self._store.add_group_admin(
+            ctx.group.id, ctx.group.platform, user_id, ctx.sharer_id, self._clock()
+        )
+        log.info("group admin added platform=%s chat=%s", ctx.group.platform, ctx.group.chat_id)
+        return [Reply(ctx.t("admin_added", user=user_id))]

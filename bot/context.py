@@ -17,6 +17,7 @@ class Context:
     message: IncomingMessage
     group: Group
     sharer_id: int
+    is_admin: bool = False  # the platform's word, or an admin added in chat
 
     @property
     def lang(self) -> str:

@@ -44,6 +44,7 @@ class Core:
         self.router.add(links.qr_command, "qr", "二维码")
         self.router.add(stats.stats_command, "stats", "统计")
         self.router.add(bindings.bind_command, "bind", "绑定")
+        self.router.add(bindings.admin_command, "admin", "管理员")
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         try:
@@ -53,12 +54,13 @@ class Core:
             sharer_id = await self._store.upsert_user(
                 message.platform, message.sender.user_id, message.sender.display_name
             )
+            is_admin = message.is_admin or await self._store.is_group_admin(group.id, sharer_id)
         except Exception:
             log.exception(
                 "could not record message platform=%s chat=%s", message.platform, message.chat_id
             )
             return [Reply(translate(self._default_lang, "internal_error"))]
-        ctx = Context(message=message, group=group, sharer_id=sharer_id)
+        ctx = Context(message=message, group=group, sharer_id=sharer_id, is_admin=is_admin)
         try:
             return await self._bindings.notices_for_admin(ctx) + await self._dispatch(ctx)
         except UserError as e:

@@ -139,6 +139,14 @@ _CATALOG: dict[str, dict[str, str]] = {
             "through it."
         ),
     },
+    "admin_usage": {
+        "zh-CN": "用法：admin add <成员账号>（企业微信的 userid）",
+        "en": "Usage: admin add <member user id>",
+    },
+    "admin_added": {
+        "zh-CN": "已把 {user} 设为本群的机器人管理员。",
+        "en": "{user} is now an admin of this bot in this group.",
+    },
     "bind_invalid": {
         "zh-CN": (
             "⚠️ 本群绑定的群机器人（key {masked_key}）已失效（被删除或移出群），已解除绑定。"

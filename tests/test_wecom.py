@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import aiohttp
 import aiosqlite
 import pytest
 import zxingcpp
@@ -117,8 +118,10 @@ async def test_group_text_at_bot_gets_stream_reply_with_short_link_and_qr(
     (code,) = SHORT.findall(stream["content"])
     (png,) = reply_images(result.reply)
     assert decode(png) == [f"https://suo.test/{code}"]
-    link = await bot.store.get_link(code)
-    assert link is not None and link.url == "https://example.com/join?id=7"
+    short = callback_url.replace("/wecom/callback", f"/{code}")  # the same redirector
+    async with aiohttp.ClientSession() as http, http.get(short, allow_redirects=False) as resp:
+        assert resp.status == 302
+        assert resp.headers["Location"] == "https://example.com/join?id=7"
 
 
 async def test_encrypted_real_qr_photo_is_decoded_and_shortened(
@@ -305,3 +308,24 @@ async def test_a_dead_robot_key_is_unbound_and_the_next_admin_told(
     content = admin.reply["stream"]["content"]
     assert "失效" in content and "…5ddd" in content and "https://example.com/b" in content
     assert await bot.store.webhook_for(group.id) is None
+
+
+async def test_an_admin_can_add_another_admin_in_chat(
+    bot: Suo, fake: FakeWeCom, callback_url: str
+) -> None:
+    webhook = fake.add_webhook_key("1a2b3c4d-5555-4bc4-97a0-0ec2sifa5eee")
+    refused = await fake.send_callback(callback_url, group_text(mention("admin add lisi")))
+    assert refused.reply is not None and "管理员" in refused.reply["stream"]["content"]
+    added = await fake.send_callback(
+        callback_url, group_text(mention("admin add lisi"), userid="boss")
+    )
+    assert added.reply is not None and "lisi" in added.reply["stream"]["content"]
+    bound = await fake.send_callback(
+        callback_url, group_text(mention(f"bind {webhook}"), userid="lisi")
+    )
+    assert bound.reply is not None and "…5eee" in bound.reply["stream"]["content"]
+    other_group = await fake.send_callback(
+        callback_url, group_text(mention(f"bind {webhook}"), userid="lisi", chatid="wrGroup2")
+    )
+    assert other_group.reply is not None
+    assert "管理员" in other_group.reply["stream"]["content"]  # admin of one group only

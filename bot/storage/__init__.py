@@ -54,6 +54,14 @@ class Store(Protocol):
 
     async def unbind_webhook(self, group_id: int) -> None: ...
 
+    async def add_group_admin(
+        self, group_id: int, platform: str, user_id: str, added_by: int | None, at: datetime
+    ) -> None:
+        """Make a member an admin of one group (platforms without an admin list: WeCom)."""
+        ...
+
+    async def is_group_admin(self, group_id: int, user_row_id: int) -> bool: ...
+
     async def daily_salt(self, day: date) -> bytes:
         """The visitor-hash salt for `day`, created on first use; older salts are deleted."""
         ...

@@ -77,6 +77,13 @@ MIGRATIONS: tuple[str, ...] = (
         bound_at TEXT NOT NULL,
         invalid_since TEXT
     );
+    CREATE TABLE group_admins (
+        group_id INTEGER NOT NULL REFERENCES groups(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        added_by INTEGER REFERENCES users(id),
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (group_id, user_id)
+    );
     """,
 )
 
@@ -313,6 +320,28 @@ class SqliteStore:
 
     async def unbind_webhook(self, group_id: int) -> None:
         await self._one("DELETE FROM webhook_bindings WHERE group_id = ?", (group_id,))
+
+    async def add_group_admin(
+        self, group_id: int, platform: str, user_id: str, added_by: int | None, at: datetime
+    ) -> None:
+        await self._one(
+            "INSERT INTO users (platform, user_id, display_name) VALUES (?, ?, ?) "
+            "ON CONFLICT (platform, user_id) DO NOTHING",
+            (platform, user_id, user_id),
+        )
+        await self._one(
+            "INSERT INTO group_admins (group_id, user_id, added_by, added_at) "
+            "SELECT ?, id, ?, ? FROM users WHERE platform = ? AND user_id = ? "
+            "ON CONFLICT DO NOTHING",
+            (group_id, added_by, at.isoformat(), platform, user_id),
+        )
+
+    async def is_group_admin(self, group_id: int, user_row_id: int) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM group_admins WHERE group_id = ? AND user_id = ?",
+            (group_id, user_row_id),
+        )
+        return row is not None
 
     async def daily_salt(self, day: date) -> bytes:
         key = day.isoformat()
