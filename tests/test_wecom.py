@@ -18,7 +18,12 @@ import zxingcpp
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
-from adapters.wecom_webhook import InvalidWebhookKey, WeComGroupPusher, WeComWebhook
+from adapters.wecom_webhook import (
+    InvalidWebhookKey,
+    WebhookRetryLater,
+    WeComGroupPusher,
+    WeComWebhook,
+)
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
@@ -329,3 +334,16 @@ async def test_an_admin_can_add_another_admin_in_chat(
     )
     assert other_group.reply is not None
     assert "管理员" in other_group.reply["stream"]["content"]  # admin of one group only
+
+
+async def test_45009_from_wecom_means_retry_later(bot: Suo) -> None:
+    # A robot shared with another sender: WeCom's own count runs out before ours does.
+    async with FakeWeCom(webhook_messages_per_minute=2) as fake:
+        key = "9c8d7e6f-3333-4bc4-97a0-0ec2sifa5fff"
+        fake.add_webhook_key(key)
+        webhook = WeComWebhook(bot.http, fake.url)
+        await webhook.send_text(key, "一")
+        await webhook.send_text(key, "二")
+        with pytest.raises(WebhookRetryLater):
+            await webhook.send_text(key, "三")
+        assert len(fake.webhook_messages(key)) == 2
