@@ -6,6 +6,7 @@ Secrets may come from the environment (SUO_SECRET, ...); a bad value raises
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -28,6 +29,8 @@ class ServerConfig:
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
     secret: str = field(default="", repr=False)
+    # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: use the peer.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,17 @@ class Config:
     wecom: WeComConfig = WeComConfig()
 
 
+def _networks(values: list[Any]) -> tuple[str, ...]:
+    for value in values:
+        try:
+            ipaddress.ip_network(str(value), strict=False)
+        except ValueError as e:
+            raise ConfigError(
+                f"server.trusted_proxies must list IPs or CIDRs, got {value!r}"
+            ) from e
+    return tuple(str(v) for v in values)
+
+
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
@@ -141,6 +155,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         port=port,
         public_url=public_url,
         secret=env.get("SUO_SECRET") or _get(s, "server", "secret", str, ""),
+        trusted_proxies=_networks(_get(s, "server", "trusted_proxies", list, [])),
     )
 
     st = _table(data, "storage")

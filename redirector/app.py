@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -19,6 +19,7 @@ from bot.qr import render_qr_png
 from bot.storage import Store
 from bot.urls import location_header
 from redirector.clicks import ClickRecorder
+from redirector.client_ip import ClientAddress
 from redirector.pages import render_page
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,17 @@ class CachedLink:
 
 
 class RedirectHandlers:
-    def __init__(self, store: Store, recorder: ClickRecorder, public_url: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        recorder: ClickRecorder,
+        public_url: str,
+        client_address: ClientAddress,
+    ) -> None:
         self._store = store
         self.recorder = recorder
         self._public_url = public_url.rstrip("/")
+        self.client_address = client_address
         self.cache: dict[str, CachedLink] = {}
 
     async def _lookup(self, code: str) -> CachedLink | None:
@@ -100,7 +108,7 @@ class RedirectHandlers:
             self.recorder.record(
                 code,
                 headers.get("User-Agent", ""),
-                request.remote or "",
+                self.client_address.of(request),
                 headers.get("Referer", ""),
             )
         return web.Response(status=302, headers=entry.headers)
@@ -135,6 +143,7 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
     """
     cache = handlers.cache
     record = handlers.recorder.record
+    client_ip = handlers.client_address.of
     match = _CODE_PATH.fullmatch
     monotonic = time.monotonic
 
@@ -155,7 +164,7 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
                         record(
                             code,
                             headers.get("User-Agent", ""),
-                            request.remote or "",
+                            client_ip(request),
                             headers.get("Referer", ""),
                         )
                     return web.Response(status=302, headers=entry.headers)
@@ -172,10 +181,16 @@ def install_fast_path(runner: web.AppRunner) -> None:
     server.request_handler = _fast_redirects(runner.app[REDIRECTS], server.request_handler)
 
 
-def create_app(store: Store, recorder: ClickRecorder, *, public_url: str) -> web.Application:
+def create_app(
+    store: Store,
+    recorder: ClickRecorder,
+    *,
+    public_url: str,
+    trusted_proxies: Iterable[str] = (),
+) -> web.Application:
     """The redirector app; starting it starts click recording, cleaning it up flushes clicks."""
     app = web.Application()
-    handlers = RedirectHandlers(store, recorder, public_url)
+    handlers = RedirectHandlers(store, recorder, public_url, ClientAddress(trusted_proxies))
     app[REDIRECTS] = handlers
 
     async def recording(app: web.Application) -> AsyncIterator[None]:

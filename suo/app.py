@@ -85,7 +85,12 @@ class Suo:
             self.wecom.mount(app)
 
     def redirector_app(self) -> web.Application:
-        app = create_app(self.store, self.recorder, public_url=self.config.server.public_url)
+        app = create_app(
+            self.store,
+            self.recorder,
+            public_url=self.config.server.public_url,
+            trusted_proxies=self.config.server.trusted_proxies,
+        )
         self._mount_webhooks(app)
         return app
 

@@ -41,6 +41,7 @@ def test_secret_from_env_wins_and_is_not_in_repr() -> None:
         ({"storage": {"url": "mysql://x"}}, "storage.url"),
         ({"console": {"lang": "fr"}}, "console.lang"),
         ({"serverr": {}}, "serverr"),
+        ({"server": {"trusted_proxies": ["10.0.0.0/8", "nope"]}}, "server.trusted_proxies"),
     ],
 )
 def test_bad_values_name_their_key(data: dict[str, object], key: str) -> None:

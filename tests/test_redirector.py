@@ -230,3 +230,29 @@ async def test_fast_path_serves_cached_links_and_counts_like_the_app(
     stats = await suo.store.group_stats(group.id)
     # 5 browser GETs; the ?utm GET came from aiohttp's own UA (a bot); HEAD is never counted.
     assert (stats.human_clicks, stats.bot_clicks) == (5, 1)
+
+
+@pytest.mark.parametrize(
+    ("trusted", "distinct_readers"),
+    [((), 1), (("127.0.0.0/8",), 3)],
+)
+async def test_readers_behind_a_trusted_proxy_are_told_apart(
+    suo: Suo, config: Config, trusted: tuple[str, ...], distinct_readers: int
+) -> None:
+    """Behind nginx every peer is 127.0.0.1: X-Forwarded-For decides, but only from a
+    trusted proxy, and a client-supplied left part never wins over the proxy's own entry."""
+    _, code = await make_link(suo, "https://example.com/proxy")
+    app = create_app(
+        suo.store, suo.recorder, public_url="https://suo.test", trusted_proxies=trusted
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as c:
+        for forwarded in ("203.0.113.7", "198.51.100.2", "6.6.6.6, 192.0.2.1", "192.0.2.1"):
+            resp = await c.get(
+                f"/{code}",
+                headers={"User-Agent": CHROME_ANDROID, "X-Forwarded-For": forwarded},
+                allow_redirects=False,
+            )
+            assert resp.status == 302
+    rows = await clicks_rows(config)
+    assert len(rows) == 4
+    assert len({r[4] for r in rows}) == distinct_readers
