@@ -17,6 +17,7 @@ from bot.storage import StoreUnavailable
 from redirector.app import create_app, install_fast_path
 from redirector.clicks import ClickRecorder
 from suo.app import Suo
+from tests.conftest import FIXED_NOW
 
 CHROME_ANDROID = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -109,6 +110,10 @@ async def test_clicks_are_classified_and_no_ip_is_stored(
         ("preview", "preview", ""),
     ]
     assert all("127.0.0.1" not in "".join(r) for r in rows)
+    path = config.storage.url.removeprefix("sqlite:///")
+    async with aiosqlite.connect(path) as db, db.execute("SELECT DISTINCT ts FROM clicks") as cur:
+        stamps = [row[0] for row in await cur.fetchall()]
+    assert stamps == [round(FIXED_NOW.timestamp() * 1000)]  # the injected clock, in epoch ms
     stats = await suo.store.group_stats(group.id)
     assert (stats.human_clicks, stats.preview_clicks, stats.bot_clicks) == (2, 1, 1)
 
