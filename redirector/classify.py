@@ -11,11 +11,12 @@ from functools import lru_cache
 from bot.model import ClickClass
 
 # Link-preview fetchers: a chat app unfurling a link someone posted. Shown apart from humans.
+# Not "Line/", "Viber" or "Skype": those name the apps' in-app browsers, where people read.
 _PREVIEW = re.compile(
     r"TelegramBot|WhatsApp|Slackbot-LinkExpanding|Slack-ImgProxy|Discordbot|Twitterbot"
-    r"|facebookexternalhit|Facebot|LinkedInBot|SkypeUriPreview|Skype|vkShare|redditbot"
-    r"|Pinterestbot|Iframely|Embedly|MetaInspector|Viber|Line/|KakaoTalk-Scrap|Snapchat"
-    r"|Mastodon|Bluesky|Google-PageRenderer|Applebot|bitlybot|TwitterBot",
+    r"|facebookexternalhit|Facebot|LinkedInBot|SkypeUriPreview|vkShare|redditbot"
+    r"|Pinterestbot|Iframely|Embedly|MetaInspector|KakaoTalk-Scrap|Snap URL Preview"
+    r"|Mastodon|Bluesky|Google-PageRenderer",
     re.IGNORECASE,
 )
 # Crawlers, HTTP libraries and headless browsers. curl and Wget are not here: they are tools a
