@@ -103,7 +103,11 @@ class RedirectHandlers:
         entry = await self._usable_link(request, code)
         if isinstance(entry, web.Response):
             return entry
-        if request.method == "GET":  # HEAD is answered alike but never counted
+        return self.answer(request, code, entry)
+
+    def answer(self, request: web.BaseRequest, code: str, entry: CachedLink) -> web.Response:
+        """The 302 for a usable link, recording the click (HEAD is answered, never counted)."""
+        if request.method == "GET":
             headers = request.headers
             self.recorder.record(
                 code,
@@ -142,8 +146,7 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
     through the app, which also refreshes the cache.
     """
     cache = handlers.cache
-    record = handlers.recorder.record
-    client_ip = handlers.client_address.of
+    answer = handlers.answer
     match = _CODE_PATH.fullmatch
     monotonic = time.monotonic
 
@@ -159,15 +162,7 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
                     and not entry.disabled
                     and monotonic() - entry.fetched_at < _CACHE_SECONDS
                 ):
-                    if method == "GET":  # HEAD is answered alike but never counted
-                        headers = request.headers
-                        record(
-                            code,
-                            headers.get("User-Agent", ""),
-                            client_ip(request),
-                            headers.get("Referer", ""),
-                        )
-                    return web.Response(status=302, headers=entry.headers)
+                    return answer(request, code, entry)
         return await app_handler(request)
 
     return handle

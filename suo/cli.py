@@ -48,7 +48,8 @@ async def _wait_for_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
-async def _console(suo: Suo, config: Config) -> None:
+async def _console(suo: Suo) -> None:
+    config = suo.config
     chat = ConsoleChat(
         suo.core,
         group=config.console.group,
@@ -92,7 +93,7 @@ async def cmd_run(args: argparse.Namespace, *, mode: str) -> int:
                 logging.getLogger().setLevel(logging.WARNING)  # keep the chat readable
             if runner is not None:
                 print(f"redirector on {config.server.public_url}", flush=True)
-            await _console(suo, config)
+            await _console(suo)
         else:
             if mode in ("run", "bot") and not suo.has_platform:
                 log.info("no platform token and stdin is not a terminal: no chat started")
