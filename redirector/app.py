@@ -32,7 +32,6 @@ _CACHE_MAX = 50_000
 
 @dataclass(frozen=True, slots=True)
 class CachedLink:
-    location: str
     disabled: bool
     fetched_at: float
     headers: dict[str, str]  # the 302's headers, built once per lookup
@@ -70,9 +69,8 @@ class RedirectHandlers:
             return None
         if len(self.cache) >= _CACHE_MAX:
             self.cache.clear()
-        location = location_header(link.url)
-        headers = {"Location": location, "Cache-Control": _NO_STORE}
-        entry = CachedLink(location, link.disabled, now, headers)
+        headers = {"Location": location_header(link.url), "Cache-Control": _NO_STORE}
+        entry = CachedLink(link.disabled, now, headers)
         self.cache[code] = entry
         return entry
 
