@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,6 +48,11 @@ DB_NAME = "bench.db"
 WRK_RUNS = 2  # per server start: warm-up, then the measured run
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
+# With --pin (the default on a machine with 2+ CPUs) the server and everything it starts runs
+# on SERVER_CPU and wrk on LOAD_CPU, so the two never fight over a core and the scheduler's
+# placement stops being part of the result: req/s then follows the server's CPU per request.
+SERVER_CPU = 0
+LOAD_CPU = 1
 
 
 # --- server side: `--serve bare|suo --port N` -------------------------------------------------
@@ -231,7 +236,15 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def run_wrk(url: str, seconds: int, connections: int, threads: int) -> WrkResult:
+def _pin_to(cpu: int | None) -> Callable[[], None] | None:
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def run_wrk(
+    url: str, seconds: int, connections: int, threads: int, cpu: int | None = None
+) -> WrkResult:
     command = [
         "wrk",
         f"--threads={threads}",
@@ -243,7 +256,12 @@ def run_wrk(url: str, seconds: int, connections: int, threads: int) -> WrkResult
         url,
     ]
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+        preexec_fn=_pin_to(cpu),
     )
     if done.returncode != 0:
         raise RuntimeError(f"wrk exited with {done.returncode}: {done.stderr.strip()}")
@@ -349,11 +367,11 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def running_server(kind: str, workdir: Path) -> Iterator[ServerProcess]:
+def running_server(kind: str, workdir: Path, cpu: int | None) -> Iterator[ServerProcess]:
     """Run `--serve kind` in a subprocess on a free loopback port; on leaving, stop it with
     SIGTERM as an operator would, and kill it only if it does not stop in time."""
     command = [sys.executable, str(SERVE_SCRIPT), "--serve", kind, "--workdir", str(workdir)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=_pin_to(cpu))
     try:
         ready = _read_line(proc, READY_TIMEOUT)
         if ready.get("loop") != "asyncio.unix_events":
@@ -382,10 +400,11 @@ def count_clicks(db: Path) -> tuple[int, int]:
 def bench_server(kind: str, args: argparse.Namespace) -> ServerRun:
     with tempfile.TemporaryDirectory(prefix=f"suo-bench-{kind}-") as tmp:
         workdir = Path(tmp)
-        with running_server(kind, workdir) as server:
-            warm = run_wrk(server.url, args.warmup, args.connections, args.threads)
+        server_cpu, load_cpu = (SERVER_CPU, LOAD_CPU) if args.pin else (None, None)
+        with running_server(kind, workdir, server_cpu) as server:
+            warm = run_wrk(server.url, args.warmup, args.connections, args.threads, load_cpu)
             before = CpuSnapshot.take(server.proc.pid)
-            measured = run_wrk(server.url, args.duration, args.connections, args.threads)
+            measured = run_wrk(server.url, args.duration, args.connections, args.threads, load_cpu)
             after = CpuSnapshot.take(server.proc.pid)
         for result in (warm, measured):
             if result.errors:
@@ -453,6 +472,7 @@ def print_report(runs: list[ServerRun], args: argparse.Namespace) -> None:
     print(
         f"wrk {args.threads} thread(s), {args.connections} connections, {args.duration}s "
         f"measured after {args.warmup}s warm-up, plain asyncio; best of {args.rounds} per server"
+        + (f"; server pinned to CPU {SERVER_CPU}, wrk to CPU {LOAD_CPU}" if args.pin else "")
     )
     header = (
         f"{'server':<8}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}"
@@ -505,6 +525,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per run")
     parser.add_argument("--rounds", type=int, default=2, help="runs per server, interleaved")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=len(os.sched_getaffinity(0)) >= 2,
+        help=f"server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU} (default with 2+ CPUs)",
+    )
     parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)

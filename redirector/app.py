@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.qr import render_qr_png
 from bot.storage import Store
 from bot.urls import location_header
+from redirector.classify import classify_user_agent
 from redirector.clicks import ClickRecorder
 from redirector.client_ip import ClientAddress
 from redirector.pages import render_page
@@ -107,9 +108,13 @@ class RedirectHandlers:
         """The 302 for a usable link, recording the click (HEAD is answered, never counted)."""
         if request.method == "GET":
             headers = request.headers
+            user_agent = headers.get("User-Agent", "")
+            klass, platform = classify_user_agent(user_agent)
             self.recorder.record(
                 code,
-                headers.get("User-Agent", ""),
+                klass,
+                platform,
+                user_agent,
                 self.client_address.of(request),
                 headers.get("Referer", ""),
             )

@@ -15,14 +15,14 @@ import json
 import logging
 import os
 import secrets
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.clock import Clock
+from bot.clock import Clock, epoch_seconds
 from bot.model import Click, ClickClass
 from bot.storage import Store
-from redirector.classify import classify_user_agent
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,14 @@ _STORE_ATTEMPTS = 3
 
 
 # What the redirect path hands over, held in memory only until the next flush: click id,
-# code, epoch seconds, User-Agent, IP, Referer. A plain tuple: it is built on the hot path.
-Visit = tuple[str, str, float, str, str, str]
+# code, epoch ms, class, platform, User-Agent, IP, Referer. A plain tuple: it is built on the
+# hot path.
+Visit = tuple[str, str, int, ClickClass, str, str, str, str]
+_MS_PER_DAY = 86_400_000
+_EPOCH = date(1970, 1, 1)
 
 
+@lru_cache(maxsize=1024)
 def referrer_host(referrer: str) -> str:
     if not referrer:
         return ""
@@ -57,7 +61,7 @@ def click_to_json(click: Click) -> str:
         {
             "id": click.id,
             "code": click.code,
-            "ts": click.ts.isoformat(),
+            "ts_ms": click.ts_ms,
             "class": click.klass.value,
             "platform": click.platform,
             "referrer_host": click.referrer_host,
@@ -69,10 +73,14 @@ def click_to_json(click: Click) -> str:
 
 def click_from_json(line: str) -> Click:
     d = json.loads(line)
+    if "ts_ms" in d:
+        ts_ms = int(d["ts_ms"])
+    else:  # spilled by a version that wrote ISO times
+        ts_ms = round(datetime.fromisoformat(d["ts"]).timestamp() * 1000)
     return Click(
         id=d["id"],
         code=d["code"],
-        ts=datetime.fromisoformat(d["ts"]),
+        ts_ms=ts_ms,
         klass=ClickClass(d["class"]),
         platform=d["platform"],
         referrer_host=d["referrer_host"],
@@ -92,7 +100,7 @@ class ClickRecorder:
         retry_delay: float = 0.05,
     ) -> None:
         self._store = store
-        self._clock = clock
+        self._epoch = epoch_seconds(clock)
         self._spill_path = spill_path
         self._flush_interval = flush_interval
         self._batch_size = batch_size
@@ -115,11 +123,19 @@ class ClickRecorder:
     def pending(self) -> int:
         return len(self._pending)
 
-    def record(self, code: str, user_agent: str, ip: str, referrer: str) -> None:
+    def record(
+        self,
+        code: str,
+        klass: ClickClass,
+        platform: str,
+        user_agent: str,
+        ip: str,
+        referrer: str,
+    ) -> None:
         """Called on the redirect path: O(1), no I/O."""
         visit_id = f"{self._id_prefix}{next(self._sequence):x}"
-        ts = self._clock().timestamp()
-        self._pending.append((visit_id, code, ts, user_agent, ip, referrer))
+        ts_ms = int(self._epoch() * 1000)
+        self._pending.append((visit_id, code, ts_ms, klass, platform, user_agent, ip, referrer))
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
@@ -162,21 +178,20 @@ class ClickRecorder:
         return self._salt[1]
 
     async def _to_clicks(self, visits: list[Visit]) -> list[Click]:
+        salts = {}
+        for day in {visit[2] // _MS_PER_DAY for visit in visits}:
+            salts[day] = await self._salt_for(_EPOCH + timedelta(days=day))
+        # A reader who clicks again within a batch gets the same hash without rehashing.
+        visitors: dict[tuple[int, str, str], str] = {}
         clicks = []
-        times = [datetime.fromtimestamp(v[2], UTC) for v in visits]
-        salts = {day: await self._salt_for(day) for day in {t.date() for t in times}}
-        for (visit_id, code, _, user_agent, ip, referrer), ts in zip(visits, times, strict=True):
-            klass, platform = classify_user_agent(user_agent)
+        for visit_id, code, ts_ms, klass, platform, user_agent, ip, referrer in visits:
+            day = ts_ms // _MS_PER_DAY
+            visitor = visitors.get((day, ip, user_agent))
+            if visitor is None:
+                visitor = visitor_hash(salts[day], ip, user_agent)
+                visitors[day, ip, user_agent] = visitor
             clicks.append(
-                Click(
-                    id=visit_id,
-                    code=code,
-                    ts=ts,
-                    klass=klass,
-                    platform=platform,
-                    referrer_host=referrer_host(referrer),
-                    visitor=visitor_hash(salts[ts.date()], ip, user_agent),
-                )
+                Click(visit_id, code, ts_ms, klass, platform, referrer_host(referrer), visitor)
             )
         return clicks
 

@@ -224,20 +224,8 @@ class SqliteStore:
         return await self._link_where("code = ?", (code,))
 
     async def add_clicks(self, clicks: Sequence[Click]) -> int:
-        rows = [
-            (
-                c.id,
-                c.code,
-                round(c.ts.timestamp() * 1000),
-                c.klass.value,
-                c.platform,
-                c.referrer_host,
-                c.visitor,
-            )
-            for c in clicks
-        ]
         try:
-            added = self._insert_clicks(rows)
+            added = self._insert_clicks(clicks)  # a Click is its row
         except sqlite3.Error as e:
             raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
         self._click_batches += 1
