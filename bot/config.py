@@ -43,6 +43,10 @@ class LinksConfig:
     code_length: int = 7
     max_url_length: int = 2048
     blocked_domains: tuple[str, ...] = ()
+    # New links per member and per group within the window (reused links are free).
+    member_limit: int = 20
+    group_limit: int = 100
+    limit_window_seconds: int = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,16 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
             "links", "max_url_length", _get(lk, "links", "max_url_length", int, 2048), high=8192
         ),
         blocked_domains=tuple(b.strip().lower().lstrip(".") for b in blocked if b.strip()),
+        member_limit=_positive(
+            "links", "member_limit", _get(lk, "links", "member_limit", int, 20)
+        ),
+        group_limit=_positive("links", "group_limit", _get(lk, "links", "group_limit", int, 100)),
+        limit_window_seconds=_positive(
+            "links",
+            "limit_window_seconds",
+            _get(lk, "links", "limit_window_seconds", int, 600),
+            high=86400,
+        ),
     )
 
     c = _table(data, "clicks")

@@ -16,6 +16,7 @@ from bot.i18n import DEFAULT_LANG, translate
 from bot.links import LinkReplies
 from bot.model import IncomingMessage, Reply
 from bot.photos import PhotoReplies
+from bot.settings import SettingsReplies
 from bot.stats import StatsReplies
 from bot.storage import Store
 
@@ -30,6 +31,7 @@ class Core:
         photos: PhotoReplies,
         stats: StatsReplies,
         bindings: BindingReplies,
+        settings: SettingsReplies,
         *,
         default_lang: str = DEFAULT_LANG,
     ) -> None:
@@ -45,6 +47,10 @@ class Core:
         self.router.add(stats.stats_command, "stats", "统计")
         self.router.add(bindings.bind_command, "bind", "绑定")
         self.router.add(bindings.admin_command, "admin", "管理员")
+        self.router.add(settings.settings_command, "settings", "set", "设置")
+        self.router.add(settings.block_command, "block", "屏蔽")
+        self.router.add(settings.unblock_command, "unblock", "解除屏蔽")
+        self.router.add(settings.delete_command, "delete", "del", "删除")
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         try:

@@ -5,6 +5,8 @@ Every user-visible sentence of the core lives here; code never builds chat text 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 DEFAULT_LANG = "zh-CN"
@@ -20,6 +22,9 @@ _CATALOG: dict[str, dict[str, str]] = {
             "/short <网址> 生成短链接\n"
             "/qr <文字或网址> 生成二维码\n"
             "/stats 本群的链接数和点击数\n"
+            "/settings 本群的规则（管理员可修改：平台、防红、有效期、自动缩短、语言）\n"
+            "/short <网址> 平台=微信,手机 有效期=7天 次数=100 （管理员：单个链接的规则）\n"
+            "/block <域名> 本群禁止缩短该域名 · /delete <短码> 删除链接（管理员）\n"
             "/help 显示本帮助"
         ),
         "en": (
@@ -31,6 +36,10 @@ _CATALOG: dict[str, dict[str, str]] = {
             "/short <url> make a short link\n"
             "/qr <text or url> make a QR code\n"
             "/stats links and clicks in this group\n"
+            "/settings this group's rules (admins change: platforms, antired, expiry, "
+            "auto, lang)\n"
+            "/short <url> platforms=wechat,mobile expires=7d max=100 (admins: one link's rules)\n"
+            "/block <domain> never shorten a domain here · /delete <code> remove a link (admins)\n"
             "/help show this help"
         ),
     },
@@ -161,6 +170,144 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "抱歉，出了点问题，请稍后再试。",
         "en": "Sorry, something went wrong. Please try again later.",
     },
+    "platforms_unknown": {
+        "zh-CN": (
+            "不认识的平台：{names}。可用：微信 企业微信 QQ 钉钉 支付宝 飞书 微博 抖音 Telegram "
+            "苹果 安卓 电脑 手机（苹果+安卓）浏览器（手机+电脑）应用（所有聊天应用）"
+        ),
+        "en": (
+            "Unknown platform: {names}. Known: wechat wecom qq dingtalk alipay lark weibo douyin "
+            "telegram ios android desktop mobile (ios+android) browser (mobile+desktop) apps "
+            "(every chat app)"
+        ),
+    },
+    "duration_invalid": {
+        "zh-CN": "看不懂时长“{text}”。例如：30m、12h、7d、2w、7天，或 off 表示永久。",
+        "en": "Can't read the duration “{text}”. Try 30m, 12h, 7d, 2w, or off for never.",
+    },
+    "max_invalid": {
+        "zh-CN": "次数“{text}”无效，请写一个正整数，或 off 表示不限。",
+        "en": "“{text}” is not a valid count: use a positive whole number, or off for no limit.",
+    },
+    "option_unknown": {
+        "zh-CN": "不认识的选项 {name}=。可用：平台= 防红= 有效期= 次数=",
+        "en": "Unknown option {name}=. Known: platforms= antired= expires= max=",
+    },
+    "rules_admin_only": {
+        "zh-CN": (
+            "只有群管理员可以给链接设置规则（平台、防红、有效期、次数）。去掉选项即可生成短链接。"
+        ),
+        "en": "Only group admins can set link rules (platforms, antired, expires, max). "
+        "Leave the options out to get a short link.",
+    },
+    "settings_show": {
+        "zh-CN": (
+            "本群规则：\n"
+            "· 自动缩短：{auto}\n"
+            "· 可打开的平台：{platforms}\n"
+            "· 防红引导（提示用浏览器打开）：{anti_red}\n"
+            "· 新链接有效期：{expiry}\n"
+            "· 语言：{language}\n"
+            "· 禁止的域名：{blocked}"
+        ),
+        "en": (
+            "This group's rules:\n"
+            "· auto-shorten: {auto}\n"
+            "· opens on: {platforms}\n"
+            "· open-in-browser guide: {anti_red}\n"
+            "· new links expire after: {expiry}\n"
+            "· language: {language}\n"
+            "· blocked domains: {blocked}"
+        ),
+    },
+    "settings_usage": {
+        "zh-CN": (
+            "管理员可以修改：\n"
+            "/settings 平台 微信,QQ,手机（或 所有）\n"
+            "/settings 防红 开 | 关 | 微信,QQ\n"
+            "/settings 有效期 7天 | 关\n"
+            "/settings 自动 开 | 关\n"
+            "/settings 语言 zh | en"
+        ),
+        "en": (
+            "Admins can change:\n"
+            "/settings platforms wechat,qq,mobile (or all)\n"
+            "/settings antired on | off | wechat,qq\n"
+            "/settings expiry 7d | off\n"
+            "/settings auto on | off\n"
+            "/settings lang zh | en"
+        ),
+    },
+    "block_list": {
+        "zh-CN": (
+            "本群禁止缩短的域名：{domains}\n管理员：/block <域名> 添加，/unblock <域名> 移除。"
+        ),
+        "en": "Domains never shortened here: {domains}\n"
+        "Admins: /block <domain> to add, /unblock <domain> to remove.",
+    },
+    "block_invalid": {
+        "zh-CN": "“{text}”不是域名，例如：/block example.com",
+        "en": "“{text}” is not a domain. Example: /block example.com",
+    },
+    "block_done": {
+        "zh-CN": "好的，本群不再缩短 {domain} 及其子域名的链接。",
+        "en": "Done: links to {domain} and its subdomains are no longer shortened here.",
+    },
+    "unblock_done": {
+        "zh-CN": "好的，{domain} 已从本群的禁止列表移除。",
+        "en": "Done: {domain} is no longer blocked here.",
+    },
+    "delete_usage": {
+        "zh-CN": "用法：/delete <短码或短链接>",
+        "en": "Usage: /delete <code or short link>",
+    },
+    "delete_not_found": {
+        "zh-CN": "本群没有正在使用的短码 {link}。",
+        "en": "This group has no active link with code {link}.",
+    },
+    "delete_done": {
+        "zh-CN": "已删除 {short}：之后打开它会看到“链接已被删除”。",
+        "en": "Removed {short}: from now on it shows a “link removed” page.",
+    },
+    # Admission (bot/admission.py): refusals, creation limits, risk labels.
+    "url_private": {
+        "zh-CN": "{host} 是内网或本机地址，群成员打不开，不能缩短分享。",
+        "en": "{host} is an internal or local address; it can't be shared as a short link.",
+    },
+    "url_ip_literal": {
+        "zh-CN": "{ip} 是 IP 地址；只能缩短使用域名的链接。",
+        "en": "{ip} is an IP address; links must use a domain name to be shortened.",
+    },
+    "rate_member": {
+        "zh-CN": "你创建短链接太频繁了，请 {seconds} 秒后再试。",
+        "en": "You are creating short links too fast; try again in {seconds} s.",
+    },
+    "rate_group": {
+        "zh-CN": "本群创建短链接太频繁了，请 {seconds} 秒后再试。",
+        "en": "This group is creating short links too fast; try again in {seconds} s.",
+    },
+    "risk.label": {"zh-CN": "⚠️ {risks}", "en": "⚠️ {risks}"},
+    "risk.separator": {"zh-CN": "；", "en": "; "},
+    "risk.private": {
+        "zh-CN": "内网或本机地址",
+        "en": "internal or local address",
+    },
+    "risk.ip_literal": {
+        "zh-CN": "IP 地址链接（没有域名）",
+        "en": "IP address instead of a domain name",
+    },
+    "risk.blocked": {
+        "zh-CN": "被屏蔽的域名",
+        "en": "blocked domain",
+    },
+    "risk.punycode": {
+        "zh-CN": "编码域名（xn--），可能仿冒其他网站",
+        "en": "punycode domain (xn--): may imitate another site",
+    },
+    "risk.shortener": {
+        "zh-CN": "短链接跳转（真实去向被隐藏）",
+        "en": "shortener: hides the real destination",
+    },
     "kind.url": {"zh-CN": "网址", "en": "URL"},
     "kind.wifi": {"zh-CN": "Wi-Fi", "en": "Wi-Fi"},
     "kind.vcard": {"zh-CN": "名片", "en": "vCard"},
@@ -172,6 +319,11 @@ _CATALOG: dict[str, dict[str, str]] = {
     "kind.geo": {"zh-CN": "位置", "en": "location"},
     "kind.text": {"zh-CN": "文字", "en": "text"},
 }
+
+
+def catalog() -> Mapping[str, Mapping[str, str]]:
+    """Every text by key and language, read-only (tests check both languages agree)."""
+    return MappingProxyType(_CATALOG)
 
 
 def translate(lang: str, key: str, **params: Any) -> str:

@@ -11,17 +11,21 @@ import logging
 import re
 import secrets
 import string
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from urllib.parse import urlsplit
 
+from bot.admission import CreationLimiter, Risk, refusal, risk_label, risks
 from bot.clock import Clock
 from bot.config import LinksConfig
 from bot.context import Context
 from bot.errors import UserError
-from bot.model import Group, Link, Reply, ReplyImage
+from bot.model import Group, Link, LinkRules, Reply, ReplyImage
 from bot.qr import render_qr_png
+from bot.settings import LinkOptions, describe_rules, parse_link_options
 from bot.storage import CodeTaken, Store
-from bot.urls import find_urls, host_of, is_blocked, normalize_url
+from bot.urls import find_urls, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ class ShortLink:
     link: Link
     short_url: str
     reused: bool
+    risks: tuple[Risk, ...] = ()
 
 
 def new_code(length: int) -> str:
@@ -45,12 +50,30 @@ def new_code(length: int) -> str:
 
 
 class Shortener:
-    def __init__(self, store: Store, config: LinksConfig, public_url: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: LinksConfig,
+        public_url: str,
+        clock: Clock,
+        *,
+        on_rules_changed: Callable[[str | None], None] = lambda code: None,
+    ) -> None:
         self._store = store
         self._config = config
         self._public_url = public_url.rstrip("/")
         self._public = urlsplit(self._public_url)
         self._clock = clock
+        self._on_rules_changed = on_rules_changed
+        self._limiter = CreationLimiter(
+            clock,
+            per_member=config.member_limit,
+            per_group=config.group_limit,
+            window=timedelta(seconds=config.limit_window_seconds),
+        )
+
+    def blocked_domains(self, group: Group) -> tuple[str, ...]:
+        return (*self._config.blocked_domains, *group.settings.blocked)
 
     @property
     def max_url_length(self) -> int:
@@ -75,23 +98,53 @@ class Shortener:
         return _CODE_PATH.fullmatch(path[len(base_path) :]) is not None
 
     async def shorten_in_group(
-        self, group: Group, sharer_id: int | None, raw_url: str
+        self,
+        group: Group,
+        sharer_id: int | None,
+        raw_url: str,
+        options: LinkOptions | None = None,
     ) -> ShortLink:
-        """The group's short link for `raw_url`, created on first use."""
+        """The group's short link for `raw_url`, created on first use.
+
+        `options` (admins only, checked by the caller) set the link's own rules, also on a
+        link the group already has. Creating counts against the member's and the group's
+        rate limits; reusing does not.
+        """
         url = normalize_url(raw_url, max_length=self._config.max_url_length)
         if self.is_own_short_link(url):
             raise UserError("already_short", "already_short", url=url)
         if _SECRET_WEBHOOK.search(url):
             # A group robot's URL carries its key: shortening would publish the secret.
             raise UserError("url_secret", "url_secret")
-        host = host_of(url)
-        if is_blocked(host, self._config.blocked_domains):
-            raise UserError("url_blocked", "url_blocked", host=host)
+        blocked = self.blocked_domains(group)
+        refused = refusal(url, blocked)
+        if refused is not None:
+            raise refused
+        found = risks(url, blocked)
+        now = self._clock()
+        existing = await self._store.link_for_url(group.id, url)
+        if existing is not None:
+            if options is not None and options.set:
+                rules = options.apply(existing.rules, now)
+                await self._store.set_link_rules(existing.code, rules)
+                existing = replace(existing, rules=rules)
+                self._on_rules_changed(existing.code)
+            return ShortLink(existing, self.short_url(existing.code), True, found)
+        limited = self._limiter.check(group.id, (group.id, sharer_id))
+        if limited is not None:
+            raise limited.as_user_error()
+        rules = LinkRules()
+        if group.settings.expiry_seconds is not None:
+            rules = replace(
+                rules, expires_at=now + timedelta(seconds=group.settings.expiry_seconds)
+            )
+        if options is not None:
+            rules = options.apply(rules, now)
         for _ in range(_MAX_CODE_DRAWS):
             code = new_code(self._config.code_length)
             try:
                 link, created = await self._store.create_link(
-                    code, url, group.id, sharer_id, self._clock()
+                    code, url, group.id, sharer_id, now, rules
                 )
             except CodeTaken:
                 log.info("code collision, drawing again (group=%s)", group.id)
@@ -103,7 +156,7 @@ class Shortener:
                     group.chat_id,
                     link.code,
                 )
-            return ShortLink(link, self.short_url(link.code), reused=not created)
+            return ShortLink(link, self.short_url(link.code), not created, found)
         raise RuntimeError(f"no free code after {_MAX_CODE_DRAWS} draws; raise code_length")
 
 
@@ -118,28 +171,50 @@ class LinkReplies:
     def __init__(self, shortener: Shortener) -> None:
         self._shortener = shortener
 
-    async def reply_to_urls(self, ctx: Context, urls: list[str], *, explicit: bool) -> list[Reply]:
+    async def reply_to_urls(
+        self,
+        ctx: Context,
+        urls: list[str],
+        *,
+        explicit: bool,
+        options: LinkOptions | None = None,
+    ) -> list[Reply]:
         """One reply listing a short link per URL, with one QR image each.
 
-        When auto-shortening (`explicit=False`), our own short links pass silently.
+        When auto-shortening (`explicit=False`), our own short links pass silently, and
+        nothing happens in a group that turned auto-shortening off.
         """
+        if not explicit and not ctx.group.settings.auto_shorten:
+            return []
         lines: list[str] = []
         images: list[ReplyImage] = []
         for url in dict.fromkeys(urls):
             try:
-                short = await self._shortener.shorten_in_group(ctx.group, ctx.sharer_id, url)
+                short = await self._shortener.shorten_in_group(
+                    ctx.group, ctx.sharer_id, url, options
+                )
             except UserError as e:
                 if explicit or e.code != "already_short":
                     lines.append(ctx.t(e.message_key, **e.params))
                 continue
             key = "shortened_reused" if short.reused else "shortened"
-            lines.append(ctx.t(key, short=short.short_url, url=short.link.url))
+            text = ctx.t(key, short=short.short_url, url=short.link.url)
+            for extra in (
+                risk_label(short.risks, ctx.lang),
+                describe_rules(short.link, ctx.group.settings, ctx.lang),
+            ):
+                if extra:
+                    text += "\n" + extra
+            lines.append(text)
             images.append(await short_link_image(short))
         if not lines:
             return []
         return [Reply(text="\n\n".join(lines), images=tuple(images))]
 
     async def short_command(self, ctx: Context, args: str) -> list[Reply]:
+        args, options = parse_link_options(args)
+        if options.set and not ctx.is_admin:
+            raise UserError("rules_admin_only", "rules_admin_only")
         urls = [found.url for found in find_urls(args)]
         if not urls and args:
             first = args.split()[0]
@@ -150,7 +225,7 @@ class LinkReplies:
                 urls = ["https://" + first]
         if not urls:
             raise UserError("short_usage", "short_usage")
-        return await self.reply_to_urls(ctx, urls, explicit=True)
+        return await self.reply_to_urls(ctx, urls, explicit=True, options=options)
 
     async def qr_command(self, ctx: Context, args: str) -> list[Reply]:
         """`/qr <url>` gives the short link's QR; `/qr <text>` a QR of the text itself."""

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class ChatKind(StrEnum):
@@ -73,12 +73,60 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupSettings:
+    """A group's rules, set by its admins in chat; links without their own rules follow them.
+
+    `platforms` None: every platform may open the group's links. `anti_red`: platforms whose
+    in-app browsers get the open-in-your-browser guide. `expiry_seconds`: new links expire
+    this long after they are made. `blocked`: domains never shortened here.
+    """
+
+    auto_shorten: bool = True
+    platforms: frozenset[str] | None = None
+    anti_red: frozenset[str] = frozenset()
+    expiry_seconds: int | None = None
+    blocked: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "auto_shorten": self.auto_shorten,
+            "platforms": None if self.platforms is None else sorted(self.platforms),
+            "anti_red": sorted(self.anti_red),
+            "expiry_seconds": self.expiry_seconds,
+            "blocked": list(self.blocked),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GroupSettings:
+        platforms = d.get("platforms")
+        expiry = d.get("expiry_seconds")
+        return cls(
+            auto_shorten=bool(d.get("auto_shorten", True)),
+            platforms=None if platforms is None else frozenset(platforms),
+            anti_red=frozenset(d.get("anti_red", ())),
+            expiry_seconds=None if expiry is None else int(expiry),
+            blocked=tuple(d.get("blocked", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
     id: int
     platform: str
     chat_id: str
     title: str
     lang: str
+    settings: GroupSettings = GroupSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRules:
+    """One link's own rules; None where the link follows its group (`GroupSettings`)."""
+
+    platforms: frozenset[str] | None = None
+    anti_red: frozenset[str] | None = None
+    expires_at: datetime | None = None
+    max_clicks: int | None = None  # human opens; previews and bots never use it up
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +137,18 @@ class Link:
     sharer_id: int | None
     created_at: datetime
     disabled: bool = False
+    rules: LinkRules = LinkRules()
+    human_opens: int = 0  # kept for links with max_clicks only
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInfo:
+    """What the `/{code}+` page shows."""
+
+    link: Link
+    group_title: str
+    sharer_name: str | None
+    human_clicks: int
 
 
 class ClickClass(StrEnum):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot.admission import risk_label
 from bot.context import Context
 from bot.errors import UserError
 from bot.links import Shortener, short_link_image
@@ -79,5 +80,8 @@ class PhotoReplies:
                 lines.append("   " + ctx.t(e.message_key, **e.params))
                 continue
             lines.append(f"   → {short.short_url}")
+            label = risk_label(short.risks, ctx.lang)
+            if label:
+                lines.append("   " + label)
             images.append(await short_link_image(short))
         return Reply("\n".join(lines), images=tuple(images))

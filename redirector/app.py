@@ -15,13 +15,22 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.clock import Clock, epoch_seconds, utc_now
+from bot.model import ClickClass, GroupSettings
+from bot.policy import LinkPolicy, Outcome, decide, effective_policy, status
 from bot.qr import render_qr_png
 from bot.storage import Store
 from bot.urls import location_header
-from redirector.classify import classify_user_agent
+from redirector.classify import classify_user_agent, device_os
 from redirector.clicks import ClickRecorder
 from redirector.client_ip import ClientAddress
-from redirector.pages import render_page
+from redirector.pages import (
+    render_closed,
+    render_guide,
+    render_info,
+    render_page,
+    render_platform_page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +42,10 @@ _CACHE_MAX = 50_000
 
 @dataclass(frozen=True, slots=True)
 class CachedLink:
-    disabled: bool
+    url: str
     fetched_at: float
     headers: dict[str, str]  # the 302's headers, built once per lookup
+    policy: LinkPolicy | None  # None: no rule applies, everyone gets the 302
 
 
 class RedirectHandlers:
@@ -45,11 +55,13 @@ class RedirectHandlers:
         recorder: ClickRecorder,
         public_url: str,
         client_address: ClientAddress,
+        clock: Clock,
     ) -> None:
         self._store = store
         self.recorder = recorder
         self._public_url = public_url.rstrip("/")
         self.client_address = client_address
+        self._now = epoch_seconds(clock)
         self.cache: dict[str, CachedLink] = {}
 
     async def _lookup(self, code: str) -> CachedLink | None:
@@ -68,15 +80,20 @@ class RedirectHandlers:
         if link is None:
             self.cache.pop(code, None)
             return None
+        group = await self._store.get_group(link.group_id)
+        policy = effective_policy(link, group.settings if group else GroupSettings())
         if len(self.cache) >= _CACHE_MAX:
             self.cache.clear()
         headers = {"Location": location_header(link.url), "Cache-Control": _NO_STORE}
-        entry = CachedLink(link.disabled, now, headers)
+        entry = CachedLink(link.url, now, headers, None if policy.is_open else policy)
         self.cache[code] = entry
         return entry
 
-    def _page(self, request: web.Request, status: int, key: str) -> web.Response:
-        html = render_page(key, request.headers.get("Accept-Language", ""))
+    def short_url(self, code: str) -> str:
+        return f"{self._public_url}/{code}"
+
+    @staticmethod
+    def _html(status: int, html: str) -> web.Response:
         return web.Response(
             status=status,
             text=html,
@@ -84,8 +101,11 @@ class RedirectHandlers:
             headers={"Cache-Control": "no-store"},
         )
 
-    async def _usable_link(self, request: web.Request, code: str) -> CachedLink | web.Response:
-        """The link for `code`, or the page to show instead (unavailable, not found, gone)."""
+    def _page(self, request: web.BaseRequest, status: int, key: str) -> web.Response:
+        return self._html(status, render_page(key, request.headers.get("Accept-Language", "")))
+
+    async def _known_link(self, request: web.BaseRequest, code: str) -> CachedLink | web.Response:
+        """The link for `code`, or the page to show instead (unavailable, not found)."""
         try:
             entry = await self._lookup(code)
         except Exception:
@@ -93,19 +113,20 @@ class RedirectHandlers:
             return self._page(request, 503, "unavailable")
         if entry is None:
             return self._page(request, 404, "not_found")
-        if entry.disabled:
-            return self._page(request, 410, "gone")
         return entry
 
     async def redirect(self, request: web.Request) -> web.StreamResponse:
         code = request.match_info["code"]
-        entry = await self._usable_link(request, code)
+        entry = await self._known_link(request, code)
         if isinstance(entry, web.Response):
             return entry
-        return self.answer(request, code, entry)
+        if entry.policy is None:
+            return self.answer(request, code, entry)
+        return await self._answer_by_rules(request, code, entry, entry.policy)
 
     def answer(self, request: web.BaseRequest, code: str, entry: CachedLink) -> web.Response:
-        """The 302 for a usable link, recording the click (HEAD is answered, never counted)."""
+        """The 302 for a link without rules, recording the click (HEAD is answered, never
+        counted)."""
         if request.method == "GET":
             headers = request.headers
             user_agent = headers.get("User-Agent", "")
@@ -120,11 +141,110 @@ class RedirectHandlers:
             )
         return web.Response(status=302, headers=entry.headers)
 
+    async def _answer_by_rules(
+        self, request: web.BaseRequest, code: str, entry: CachedLink, policy: LinkPolicy
+    ) -> web.Response:
+        headers = request.headers
+        user_agent = headers.get("User-Agent", "")
+        klass, platform = classify_user_agent(user_agent)
+        counted = request.method == "GET"
+        outcome = decide(policy, klass, platform, self._now(), 0)
+        if outcome is Outcome.REDIRECT and policy.max_clicks is not None:
+            outcome = await self._within_max(code, policy.max_clicks, counted, klass)
+        if outcome is not Outcome.REDIRECT:
+            return self._outcome_page(request, code, entry, policy, outcome, platform)
+        if counted:
+            self.recorder.record(
+                code,
+                klass,
+                platform,
+                user_agent,
+                self.client_address.of(request),
+                headers.get("Referer", ""),
+            )
+        return web.Response(status=302, headers=entry.headers)
+
+    async def _within_max(
+        self, code: str, max_clicks: int, counted: bool, klass: ClickClass
+    ) -> Outcome:
+        """A person's GET takes one of the link's opens (atomically, shared by every
+        redirector process); previews, bots and HEAD only look."""
+        try:
+            if counted and klass is ClickClass.HUMAN:
+                opened = await self._store.claim_human_open(code)
+            else:
+                link = await self._store.get_link(code)
+                opened = link is not None and link.human_opens < max_clicks
+        except Exception:
+            # The limit cannot be checked: a redirect that works beats a reader turned away.
+            log.warning("max_clicks check failed, redirecting code=%s", code, exc_info=True)
+            return Outcome.REDIRECT
+        return Outcome.REDIRECT if opened else Outcome.EXHAUSTED
+
+    def _outcome_page(
+        self,
+        request: web.BaseRequest,
+        code: str,
+        entry: CachedLink,
+        policy: LinkPolicy,
+        outcome: Outcome,
+        platform: str,
+    ) -> web.Response:
+        accept_language = request.headers.get("Accept-Language", "")
+        if outcome is Outcome.GUIDE:
+            html = render_guide(
+                short_url=self.short_url(code),
+                target_url=entry.url,
+                platform=platform,
+                os=device_os(request.headers.get("User-Agent", "")),
+                accept_language=accept_language,
+            )
+            return self._html(200, html)
+        if outcome is Outcome.PLATFORM:
+            html = render_platform_page(
+                short_url=self.short_url(code),
+                allowed=policy.platforms or frozenset(),
+                platform=platform,
+                accept_language=accept_language,
+            )
+            return self._html(403, html)
+        return self._html(410, render_closed(outcome.value, accept_language))
+
+    async def info(self, request: web.Request) -> web.StreamResponse:
+        """`/{code}+`: where a short link goes and how it stands, before anyone opens it."""
+        code = request.match_info["code"]
+        try:
+            info = await self._store.link_info(code)
+            group = await self._store.get_group(info.link.group_id) if info else None
+        except Exception:
+            log.exception("link info lookup failed code=%s", code)
+            return self._page(request, 503, "unavailable")
+        if info is None:
+            return self._page(request, 404, "not_found")
+        policy = effective_policy(info.link, group.settings if group else GroupSettings())
+        standing = status(policy, self._now(), info.link.human_opens)
+        html = render_info(
+            code=code,
+            short_url=self.short_url(code),
+            target_url=info.link.url,
+            group_title=info.group_title,
+            sharer=info.sharer_name,
+            created_at=info.link.created_at,
+            human_clicks=info.human_clicks,
+            status="active" if standing is Outcome.REDIRECT else standing.value,
+            accept_language=request.headers.get("Accept-Language", ""),
+        )
+        return self._html(200, html)
+
     async def qr_png(self, request: web.Request) -> web.StreamResponse:
         code = request.match_info["code"]
-        entry = await self._usable_link(request, code)
+        entry = await self._known_link(request, code)
         if isinstance(entry, web.Response):
             return entry
+        if entry.policy is not None and entry.policy.disabled:
+            return self._html(
+                410, render_closed("removed", request.headers.get("Accept-Language", ""))
+            )
         png = await asyncio.to_thread(render_qr_png, f"{self._public_url}/{code}")
         return web.Response(
             body=png, content_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
@@ -145,8 +265,9 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
 
     The redirect path is the whole product's hot path: skipping aiohttp's router and
     signals for it leaves room for click recording on the same core. Only links the app
-    has already looked up (and found usable) are served here; misses, 404s and 410s go
-    through the app, which also refreshes the cache.
+    has already looked up and found without rules are served here; misses, links with
+    rules (platforms, anti-red, expiry, limits, removed) and 404s go through the app, which
+    also refreshes the cache.
     """
     cache = handlers.cache
     answer = handlers.answer
@@ -162,7 +283,7 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
                 entry = cache.get(code)
                 if (
                     entry is not None
-                    and not entry.disabled
+                    and entry.policy is None
                     and monotonic() - entry.fetched_at < _CACHE_SECONDS
                 ):
                     return answer(request, code, entry)
@@ -185,10 +306,11 @@ def create_app(
     *,
     public_url: str,
     trusted_proxies: Iterable[str] = (),
+    clock: Clock = utc_now,
 ) -> web.Application:
     """The redirector app; starting it starts click recording, cleaning it up flushes clicks."""
     app = web.Application()
-    handlers = RedirectHandlers(store, recorder, public_url, ClientAddress(trusted_proxies))
+    handlers = RedirectHandlers(store, recorder, public_url, ClientAddress(trusted_proxies), clock)
     app[REDIRECTS] = handlers
 
     async def recording(app: web.Application) -> AsyncIterator[None]:
@@ -199,5 +321,6 @@ def create_app(
     app.cleanup_ctx.append(recording)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get(f"/{{code:{CODE_PATTERN}}}.png", handlers.qr_png)
+    app.router.add_get(f"/{{code:{CODE_PATTERN}}}+", handlers.info)
     app.router.add_get(f"/{{code:{CODE_PATTERN}}}", handlers.redirect)
     return app

@@ -57,3 +57,16 @@ def classify_user_agent(user_agent: str) -> tuple[ClickClass, str]:
         if pattern.search(user_agent):
             return ClickClass.HUMAN, platform
     return ClickClass.HUMAN, "other"
+
+
+_IOS = re.compile(r"iPhone|iPad|iPod", re.I)
+_ANDROID = re.compile(r"Android", re.I)
+
+
+def device_os(user_agent: str) -> str:
+    """ "ios", "android" or "other": which steps the open-in-browser guide shows."""
+    if _IOS.search(user_agent):
+        return "ios"
+    if _ANDROID.search(user_agent):
+        return "android"
+    return "other"

@@ -1,13 +1,30 @@
-"""Small server-rendered pages the redirector shows people: not found, gone.
+"""The pages a reader sees instead of a 302: not found, closed, open in your browser (防红),
+not on this platform, and a link's `/{code}+` info page.
 
-Mobile first, no external assets, zh-CN or en chosen from Accept-Language.
+Jinja2 templates in `redirector/templates`, all extending `base.html`: mobile first, no
+external assets, zh-CN or en chosen from Accept-Language, everything from users escaped.
 """
 
 from __future__ import annotations
 
-from html import escape
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
-_TEXT = {
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from bot.policy import PLATFORM_LABELS, platform_list
+
+# Holds templates only (no per-request state), so one for the process is safe.
+_TEMPLATES = Environment(
+    loader=PackageLoader("redirector", "templates"),
+    autoescape=select_autoescape(("html",), default_for_string=True, default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+# (title, one sentence) for the pages that only say what happened.
+_MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
     "not_found": {
         "zh-CN": ("链接不存在", "这个短链接不存在，可能输入有误。请检查链接或联系分享者。"),
         "en": ("Link not found", "This short link does not exist. Check it or ask who shared it."),
@@ -20,17 +37,112 @@ _TEXT = {
         "zh-CN": ("链接已失效", "这个短链接已被停用。"),
         "en": ("Link disabled", "This short link has been disabled."),
     },
+    "expired": {
+        "zh-CN": ("链接已过期", "这个短链接已过有效期，请向分享者索取新的链接。"),
+        "en": (
+            "Link expired",
+            "This short link has expired. Ask whoever shared it for a new one.",
+        ),
+    },
+    "exhausted": {
+        "zh-CN": ("访问次数已用完", "这个短链接的打开次数已达到分享者设置的上限。"),
+        "en": (
+            "Max opens reached",
+            "This short link has been opened as many times as its sharer allowed.",
+        ),
+    },
+    "removed": {
+        "zh-CN": ("链接已被删除", "群管理员已删除这个短链接。"),
+        "en": ("Link removed", "An admin of the group removed this short link."),
+    },
 }
+_CLOSED = frozenset({"expired", "exhausted", "removed"})
 
-_PAGE = """<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>body{{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;
-max-width:32rem;margin:15vh auto;padding:0 1.2rem;color:#222;line-height:1.6}}
-h1{{font-size:1.4rem}}small{{color:#888}}</style></head>
-<body><h1>{title}</h1><p>{body}</p><small>suo.run</small></body></html>
-"""
+# Words on the guide, platform and info pages; `%(name)s` slots are filled in the templates.
+# Templates read them as `t.key`, so no key may share a name with a dict method.
+_WORDS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "guide_title": "请在浏览器中打开",
+        "guide_why": (
+            "%(app)s的内置浏览器可能会拦截外部链接或显示安全提示，在手机浏览器中打开更顺畅。"
+        ),
+        "destination": "这个链接将打开",
+        "steps_title": "打开方法",
+        "step_ios_menu": "点击右上角的「···」",
+        "step_ios_open": "选择「在 Safari 中打开」",
+        "step_android_menu": "点击右上角的「⋮」或「···」",
+        "step_android_open": "选择「在浏览器打开」",
+        "step_other_menu": "点击%(app)s右上角的菜单",
+        "step_other_open": "选择在浏览器中打开；或复制下面的链接，粘贴到浏览器地址栏",
+        "menu_hint": "点这里「%(menu)s」",
+        "copy_hint": "也可以复制链接，粘贴到浏览器中打开：",
+        "short_link": "短链接",
+        "copy_button": "复制链接",
+        "copied": "已复制",
+        "copy_failed": "无法自动复制，请长按链接手动复制",
+        "continue": "继续访问",
+        "continue_note": "在%(app)s中直接打开目标网址",
+        "platform_title": "无法在这里打开",
+        "platform_only": "这个链接只能在以下地方打开：%(allowed)s。",
+        "platform_current": "你现在使用的是：%(current)s。",
+        "platform_copy_hint": "复制链接，到%(allowed)s中打开：",
+        "info_title": "短链接信息",
+        "info_target": "目标网址",
+        "info_group": "所在群",
+        "info_sharer": "分享者",
+        "info_unknown": "未知",
+        "info_created": "创建时间",
+        "info_clicks": "真人打开次数",
+        "info_status": "状态",
+        "status_active": "有效",
+        "status_expired": "已过期",
+        "status_exhausted": "访问次数已用完",
+        "status_removed": "已删除",
+    },
+    "en": {
+        "guide_title": "Open this link in your browser",
+        "guide_why": (
+            "%(app)s's in-app browser may block outside links or show a warning before them; "
+            "your phone's browser opens them normally."
+        ),
+        "destination": "This link opens",
+        "steps_title": "How to open it",
+        "step_ios_menu": "Tap “···” at the top right",
+        "step_ios_open": "Choose “Open in Safari”",
+        "step_android_menu": "Tap “⋮” or “···” at the top right",
+        "step_android_open": "Choose “Open in browser”",
+        "step_other_menu": "Open %(app)s's menu at the top right",
+        "step_other_open": (
+            "Choose to open in your browser, or copy the link below and paste it into "
+            "your browser's address bar"
+        ),
+        "menu_hint": "Tap “%(menu)s” here",
+        "copy_hint": "Or copy the link and paste it into your browser:",
+        "short_link": "Short link",
+        "copy_button": "Copy link",
+        "copied": "Copied",
+        "copy_failed": "Could not copy; press and hold the link to copy it",
+        "continue": "Continue here anyway",
+        "continue_note": "opens the destination inside %(app)s",
+        "platform_title": "This link can't open here",
+        "platform_only": "This link opens only in: %(allowed)s.",
+        "platform_current": "You are using: %(current)s.",
+        "platform_copy_hint": "Copy the link and open it in %(allowed)s:",
+        "info_title": "Short link info",
+        "info_target": "Destination",
+        "info_group": "Group",
+        "info_sharer": "Shared by",
+        "info_unknown": "unknown",
+        "info_created": "Created",
+        "info_clicks": "Opens by people",
+        "info_status": "Status",
+        "status_active": "Active",
+        "status_expired": "Expired",
+        "status_exhausted": "Max opens reached",
+        "status_removed": "Removed",
+    },
+}
+_STATUSES = frozenset({"active", "expired", "exhausted", "removed"})
 
 
 def page_lang(accept_language: str) -> str:
@@ -42,6 +154,94 @@ def page_lang(accept_language: str) -> str:
 
 
 def render_page(key: str, accept_language: str) -> str:
+    """404 `not_found`, 503 `unavailable`, 410 `gone`: a title and one sentence."""
+    return _message(key, page_lang(accept_language))
+
+
+def render_closed(reason: str, accept_language: str) -> str:
+    """The 410 page for a link that was open once: `expired`, `exhausted` or `removed`."""
+    if reason not in _CLOSED:
+        raise ValueError(f"unknown closed reason {reason!r}")
+    return _message(reason, page_lang(accept_language))
+
+
+def render_guide(
+    *, short_url: str, target_url: str, platform: str, os: str, accept_language: str
+) -> str:
+    """The 200 "open in your browser" page for readers inside a chat app's browser.
+
+    It names the real destination and the reason, and only explains; the copy button
+    copies the short link so the open in the browser is counted like any other."""
     lang = page_lang(accept_language)
-    title, body = _TEXT[key][lang]
-    return _PAGE.format(lang=lang, title=escape(title), body=escape(body))
+    return _TEMPLATES.get_template("guide.html").render(
+        lang=lang,
+        t=_WORDS[lang],
+        app=_platform_name(platform, lang),
+        os=os if os in ("ios", "android") else "other",
+        short_url=short_url,
+        target_url=target_url,
+        target_host=urlsplit(target_url).hostname or target_url,
+        target_is_web=_is_web(target_url),
+    )
+
+
+def render_platform_page(
+    *, short_url: str, allowed: frozenset[str], platform: str, accept_language: str
+) -> str:
+    """The 403 page naming where the link opens and where the reader is now."""
+    lang = page_lang(accept_language)
+    return _TEMPLATES.get_template("platform.html").render(
+        lang=lang,
+        t=_WORDS[lang],
+        allowed=platform_list(allowed, lang),
+        current=_platform_name(platform, lang),
+        short_url=short_url,
+    )
+
+
+def render_info(
+    *,
+    code: str,
+    short_url: str,
+    target_url: str,
+    group_title: str,
+    sharer: str | None,
+    created_at: datetime,
+    human_clicks: int,
+    status: str,
+    accept_language: str,
+) -> str:
+    """The `GET /{code}+` page: where a link goes and how it has been used, before opening it."""
+    if status not in _STATUSES:
+        raise ValueError(f"unknown link status {status!r}")
+    lang = page_lang(accept_language)
+    created = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+    return _TEMPLATES.get_template("info.html").render(
+        lang=lang,
+        t=_WORDS[lang],
+        code=code,
+        short_url=short_url,
+        target_url=target_url,
+        target_is_web=_is_web(target_url),
+        group_title=group_title,
+        sharer=sharer,
+        created=created.astimezone(UTC).strftime("%Y-%m-%d %H:%M\u00a0UTC"),
+        human_clicks=f"{human_clicks:,}",
+        status=status,
+    )
+
+
+def _message(key: str, lang: str) -> str:
+    title, sentence = _MESSAGES[key][lang]
+    return _TEMPLATES.get_template("message.html").render(
+        lang=lang, title=title, sentence=sentence
+    )
+
+
+def _platform_name(platform: str, lang: str) -> str:
+    return platform_list([platform], lang) if platform in PLATFORM_LABELS else platform
+
+
+def _is_web(url: str) -> bool:
+    """Only http(s) targets become clickable: a `javascript:` target must never be an href."""
+    return urlsplit(url).scheme.lower() in ("http", "https")

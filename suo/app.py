@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -20,6 +21,7 @@ from bot.config import Config
 from bot.core import Core
 from bot.links import LinkReplies, Shortener
 from bot.photos import PhotoReplies
+from bot.settings import SettingsReplies
 from bot.stats import StatsReplies
 from bot.storage import Store, open_store
 from redirector.app import REDIRECTS, create_app, install_fast_path
@@ -39,6 +41,7 @@ class Suo:
     telegram: TelegramAdapter | None = None
     wecom: WeComAdapter | None = None
     _http: aiohttp.ClientSession | None = None
+    link_caches: list[dict[str, Any]] = field(default_factory=list)  # each redirector app's
 
     def http(self) -> aiohttp.ClientSession:
         """The one outgoing HTTP session (WeCom downloads and webhooks), opened on first use."""
@@ -49,13 +52,27 @@ class Suo:
     @classmethod
     async def open(cls, config: Config, *, clock: Clock = utc_now) -> Suo:
         store = await open_store(config.storage.url)
-        shortener = Shortener(store, config.links, config.server.public_url, clock)
+        link_caches: list[dict[str, Any]] = []
+
+        def forget_rules(code: str | None) -> None:
+            """Rules changed in chat apply at once in this process's redirectors (other
+            processes see them when their cache entry ages out)."""
+            for cache in link_caches:
+                if code is None:
+                    cache.clear()
+                else:
+                    cache.pop(code, None)
+
+        shortener = Shortener(
+            store, config.links, config.server.public_url, clock, on_rules_changed=forget_rules
+        )
         core = Core(
             store,
             LinkReplies(shortener),
             PhotoReplies(shortener),
             StatsReplies(store),
             BindingReplies(store, clock),
+            SettingsReplies(store, clock, config.server.public_url, on_rules_changed=forget_rules),
             default_lang=config.console.lang,
         )
         recorder = ClickRecorder(
@@ -69,6 +86,7 @@ class Suo:
         if config.telegram.enabled:
             telegram = TelegramAdapter(core, config.telegram, public_url=config.server.public_url)
         suo = cls(config, store, shortener, core, recorder, clock, telegram)
+        suo.link_caches = link_caches
         if config.wecom.enabled:
             suo.wecom = WeComAdapter(core, config.wecom, session=suo.http)
         return suo
@@ -90,7 +108,9 @@ class Suo:
             self.recorder,
             public_url=self.config.server.public_url,
             trusted_proxies=self.config.server.trusted_proxies,
+            clock=self.clock,
         )
+        self.link_caches.append(app[REDIRECTS].cache)
         self._mount_webhooks(app)
         return app
 

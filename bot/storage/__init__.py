@@ -9,7 +9,16 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from bot.model import Click, Group, GroupStats, Link, WebhookBinding
+from bot.model import (
+    Click,
+    Group,
+    GroupSettings,
+    GroupStats,
+    Link,
+    LinkInfo,
+    LinkRules,
+    WebhookBinding,
+)
 
 
 class StoreUnavailable(Exception):
@@ -23,16 +32,44 @@ class Store(Protocol):
 
     async def upsert_user(self, platform: str, user_id: str, display_name: str) -> int: ...
 
+    async def get_group(self, group_id: int) -> Group | None: ...
+
+    async def set_group_settings(self, group_id: int, settings: GroupSettings) -> None: ...
+
+    async def set_group_lang(self, group_id: int, lang: str) -> None: ...
+
     async def create_link(
-        self, code: str, url: str, group_id: int, sharer_id: int | None, created_at: datetime
+        self,
+        code: str,
+        url: str,
+        group_id: int,
+        sharer_id: int | None,
+        created_at: datetime,
+        rules: LinkRules = ...,
     ) -> tuple[Link, bool]:
-        """Insert a link, or return the group's existing link for `url`.
+        """Insert a link, or return the group's existing link for `url` (its rules unchanged).
 
         Returns (link, created). Raises `CodeTaken` when `code` belongs to another link.
         """
         ...
 
     async def get_link(self, code: str) -> Link | None: ...
+
+    async def link_for_url(self, group_id: int, url: str) -> Link | None: ...
+
+    async def set_link_rules(self, code: str, rules: LinkRules) -> None: ...
+
+    async def disable_link(self, code: str, group_id: int) -> bool:
+        """Remove a link of `group_id` from service (410 from then on); False if there was
+        no such active link in that group."""
+        ...
+
+    async def claim_human_open(self, code: str) -> bool:
+        """Count one human open against the link's max_clicks, atomically across processes;
+        False (nothing counted) when none are left."""
+        ...
+
+    async def link_info(self, code: str) -> LinkInfo | None: ...
 
     async def add_clicks(self, clicks: Sequence[Click]) -> int:
         """Store a batch in one transaction; clicks already stored (same id) are skipped."""

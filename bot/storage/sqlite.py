@@ -6,6 +6,7 @@ Schema changes are numbered migrations applied in order and recorded in PRAGMA u
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import sqlite3
@@ -15,7 +16,16 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.model import Click, Group, GroupStats, Link, WebhookBinding
+from bot.model import (
+    Click,
+    Group,
+    GroupSettings,
+    GroupStats,
+    Link,
+    LinkInfo,
+    LinkRules,
+    WebhookBinding,
+)
 from bot.storage import CodeTaken, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -85,6 +95,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (group_id, user_id)
     );
     """,
+    # Link rules: anti_red_platforms NULL follows the group, '' is explicitly off (the v1
+    # `anti_red` flag was never used). human_opens counts 302s to people for max_clicks.
+    """
+    ALTER TABLE links ADD COLUMN anti_red_platforms TEXT;
+    ALTER TABLE links ADD COLUMN human_opens INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -98,6 +114,42 @@ _CHECKPOINT_EVERY_BATCHES = 25
 
 def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def _names(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    return frozenset(filter(None, value.split(",")))
+
+
+def _joined(names: frozenset[str] | None) -> str | None:
+    return None if names is None else ",".join(sorted(names))
+
+
+_GROUP_COLUMNS = "id, platform, chat_id, title, lang, settings"
+_LINK_COLUMNS = (
+    "code, url, group_id, sharer_id, created_at, disabled, platforms, anti_red_platforms, "
+    "expires_at, max_clicks, human_opens"
+)
+
+
+def _group(row: sqlite3.Row) -> Group:
+    try:
+        settings = GroupSettings.from_dict(json.loads(row[5]))
+    except (ValueError, TypeError, AttributeError):
+        log.warning("group %s has unreadable settings; using defaults", row[0])
+        settings = GroupSettings()
+    return Group(row[0], row[1], row[2], row[3], row[4], settings)
+
+
+def _link(row: sqlite3.Row) -> Link:
+    rules = LinkRules(
+        platforms=_names(row[6]),
+        anti_red=_names(row[7]),
+        expires_at=_dt(row[8]) if row[8] else None,
+        max_clicks=row[9],
+    )
+    return Link(row[0], row[1], row[2], row[3], _dt(row[4]), bool(row[5]), rules, row[10])
 
 
 class SqliteStore:
@@ -174,15 +226,32 @@ class SqliteStore:
     async def upsert_group(
         self, platform: str, chat_id: str, title: str, lang: str = "zh-CN"
     ) -> Group:
-        row = await self._one(
-            "INSERT INTO groups (platform, chat_id, title, lang, created_at) "
+        sql = (
+            "INSERT INTO groups (platform, chat_id, title, lang, created_at) "  # noqa: S608
             "VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (platform, chat_id) DO UPDATE SET title = excluded.title "
-            "RETURNING id, platform, chat_id, title, lang",
+            f"RETURNING {_GROUP_COLUMNS}"
+        )
+        row = await self._one(
+            sql,
             (platform, chat_id, title, lang, datetime.now(UTC).isoformat()),
         )
         assert row is not None  # noqa: S101 - RETURNING always yields the row
-        return Group(id=row[0], platform=row[1], chat_id=row[2], title=row[3], lang=row[4])
+        return _group(row)
+
+    async def get_group(self, group_id: int) -> Group | None:
+        sql = f"SELECT {_GROUP_COLUMNS} FROM groups WHERE id = ?"  # noqa: S608 - constant
+        row = await self._one(sql, (group_id,))
+        return None if row is None else _group(row)
+
+    async def set_group_settings(self, group_id: int, settings: GroupSettings) -> None:
+        await self._one(
+            "UPDATE groups SET settings = ? WHERE id = ?",
+            (json.dumps(settings.as_dict(), ensure_ascii=False), group_id),
+        )
+
+    async def set_group_lang(self, group_id: int, lang: str) -> None:
+        await self._one("UPDATE groups SET lang = ? WHERE id = ?", (lang, group_id))
 
     async def upsert_user(self, platform: str, user_id: str, display_name: str) -> int:
         row = await self._one(
@@ -195,33 +264,93 @@ class SqliteStore:
         return int(row[0])
 
     async def create_link(
-        self, code: str, url: str, group_id: int, sharer_id: int | None, created_at: datetime
+        self,
+        code: str,
+        url: str,
+        group_id: int,
+        sharer_id: int | None,
+        created_at: datetime,
+        rules: LinkRules = LinkRules(),  # noqa: B008 - frozen, shared safely
     ) -> tuple[Link, bool]:
         row = await self._one(
-            "INSERT INTO links (code, url, group_id, sharer_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING code",
-            (code, url, group_id, sharer_id, created_at.isoformat()),
+            "INSERT INTO links (code, url, group_id, sharer_id, created_at, platforms, "
+            "anti_red_platforms, expires_at, max_clicks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING RETURNING code",
+            (
+                code,
+                url,
+                group_id,
+                sharer_id,
+                created_at.isoformat(),
+                *self._rule_values(rules),
+            ),
         )
         if row is not None:
-            return Link(code, url, group_id, sharer_id, created_at), True
-        existing = await self._link_where("group_id = ? AND url = ?", (group_id, url))
+            return Link(code, url, group_id, sharer_id, created_at, rules=rules), True
+        existing = await self.link_for_url(group_id, url)
         if existing is None:
             raise CodeTaken(code)
         return existing, False
 
+    @staticmethod
+    def _rule_values(rules: LinkRules) -> tuple[object, ...]:
+        return (
+            _joined(rules.platforms),
+            _joined(rules.anti_red),
+            rules.expires_at.isoformat() if rules.expires_at else None,
+            rules.max_clicks,
+        )
+
     async def _link_where(self, where: str, args: tuple[object, ...]) -> Link | None:
         row = await self._one(
             # `where` is always one of this module's constant clauses, never user text.
-            "SELECT code, url, group_id, sharer_id, created_at, disabled FROM links WHERE "  # noqa: S608
-            + where,
+            f"SELECT {_LINK_COLUMNS} FROM links WHERE " + where,  # noqa: S608
             args,
         )
-        if row is None:
-            return None
-        return Link(row[0], row[1], row[2], row[3], _dt(row[4]), bool(row[5]))
+        return None if row is None else _link(row)
 
     async def get_link(self, code: str) -> Link | None:
         return await self._link_where("code = ?", (code,))
+
+    async def link_for_url(self, group_id: int, url: str) -> Link | None:
+        return await self._link_where("group_id = ? AND url = ?", (group_id, url))
+
+    async def set_link_rules(self, code: str, rules: LinkRules) -> None:
+        await self._one(
+            "UPDATE links SET platforms = ?, anti_red_platforms = ?, expires_at = ?, "
+            "max_clicks = ? WHERE code = ?",
+            (*self._rule_values(rules), code),
+        )
+
+    async def disable_link(self, code: str, group_id: int) -> bool:
+        row = await self._one(
+            "UPDATE links SET disabled = 1 WHERE code = ? AND group_id = ? AND disabled = 0 "
+            "RETURNING code",
+            (code, group_id),
+        )
+        return row is not None
+
+    async def claim_human_open(self, code: str) -> bool:
+        row = await self._one(
+            "UPDATE links SET human_opens = human_opens + 1 WHERE code = ? "
+            "AND (max_clicks IS NULL OR human_opens < max_clicks) RETURNING human_opens",
+            (code,),
+        )
+        return row is not None
+
+    async def link_info(self, code: str) -> LinkInfo | None:
+        link = await self.get_link(code)
+        if link is None:
+            return None
+        row = await self._one(
+            "SELECT g.title, u.display_name, (SELECT COUNT(*) FROM clicks c "
+            "WHERE c.code = l.code AND c.class = 'human') FROM links l "
+            "JOIN groups g ON g.id = l.group_id LEFT JOIN users u ON u.id = l.sharer_id "
+            "WHERE l.code = ?",
+            (code,),
+        )
+        assert row is not None  # noqa: S101 - the link was just read
+        return LinkInfo(link, row[0], row[1], int(row[2]))
 
     async def add_clicks(self, clicks: Sequence[Click]) -> int:
         try:
@@ -258,10 +387,8 @@ class SqliteStore:
         return added
 
     async def group_stats(self, group_id: int) -> GroupStats:
-        g = await self._one(
-            "SELECT id, platform, chat_id, title, lang FROM groups WHERE id = ?", (group_id,)
-        )
-        if g is None:
+        group = await self.get_group(group_id)
+        if group is None:
             raise KeyError(group_id)
         row = await self._one("SELECT COUNT(*) FROM links WHERE group_id = ?", (group_id,))
         counts = {"human": 0, "preview": 0, "bot": 0}
@@ -272,7 +399,7 @@ class SqliteStore:
         ):
             counts[str(klass)] = int(count)
         return GroupStats(
-            group=Group(g[0], g[1], g[2], g[3], g[4]),
+            group=group,
             links=int(row[0]) if row else 0,
             human_clicks=counts["human"],
             preview_clicks=counts["preview"],
@@ -280,13 +407,13 @@ class SqliteStore:
         )
 
     async def find_groups(self, name: str | None) -> list[Group]:
-        sql = "SELECT id, platform, chat_id, title, lang FROM groups"
+        sql = f"SELECT {_GROUP_COLUMNS} FROM groups"  # noqa: S608 - constant columns
         args: tuple[str, ...] = ()
         if name is not None:
             sql += " WHERE chat_id = ? OR title = ?"
             args = (name, name)
         rows = await self._all(sql + " ORDER BY id", args)
-        return [Group(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return [_group(r) for r in rows]
 
     async def bind_webhook(
         self, group_id: int, webhook_key: str, bound_by: int | None, at: datetime

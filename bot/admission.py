@@ -1,0 +1,407 @@
+"""Admission and purification: which links may be shortened, what risks a link carries,
+and how fast a chat may create links. Pure: no I/O, no DNS, time comes from a `Clock`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import unicodedata
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from yarl import URL
+
+from bot.clock import Clock, epoch_seconds
+from bot.errors import UserError
+from bot.i18n import translate
+from bot.urls import is_blocked
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Risk(StrEnum):
+    """What a link may do to the people who click it.
+
+    Declared in reporting order: the refusal reasons first, most specific first, then the
+    risks that are only labelled. `risks()` returns them in this order.
+    """
+
+    PRIVATE = "private"  # loopback, private, link-local, reserved... or an intranet name
+    IP_LITERAL = "ip_literal"  # an IP address instead of a domain name
+    BLOCKED = "blocked"  # on the configured or the group's block list
+    PUNYCODE = "punycode"  # an xn-- label: a possible look-alike domain
+    SHORTENER = "shortener"  # another shortener: hides the real destination
+
+
+# Generic shorteners: anyone can point a code anywhere, so the destination is hidden.
+# Platform share links (youtu.be, v.douyin.com, amzn.to, m.tb.cn...) lead to that platform's
+# own content and are left out. Matched on the host and all its parents (www.bit.ly).
+SHORTENER_DOMAINS = frozenset(
+    {
+        # Chinese services
+        "t.cn",
+        "url.cn",
+        "dwz.cn",
+        "suo.im",
+        "3.cn",
+        "sohu.gg",
+        "mrw.so",
+        "reurl.cc",
+        "ppt.cc",
+        "lihi.cc",
+        # international
+        "bit.ly",
+        "j.mp",
+        "tinyurl.com",
+        "t.co",
+        "goo.gl",
+        "ow.ly",
+        "is.gd",
+        "v.gd",
+        "buff.ly",
+        "rebrand.ly",
+        "cutt.ly",
+        "s.id",
+        "tiny.cc",
+        "shorturl.at",
+        "rb.gy",
+        "t.ly",
+        "bl.ink",
+        "lnkd.in",
+        "tr.im",
+        "u.nu",
+        "x.co",
+        "clck.ru",
+        "surl.li",
+        "soo.gd",
+        "adf.ly",
+        "shorte.st",
+        "bc.vc",
+    }
+)
+
+# Names that never resolve on the public internet (RFC 6761, 6762 appendix G, 8375) and the
+# names home routers and corporate resolvers hand out.
+_PRIVATE_SUFFIXES = (
+    "localhost",
+    "localdomain",
+    "local",
+    "internal",
+    "intranet",
+    "lan",
+    "home",
+    "corp",
+    "private",
+    "home.arpa",
+)
+
+# U+3002 "。" and its variants separate labels in browsers exactly like ".".
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+_SPECIAL_SCHEME = re.compile(r"(?i)https?:")
+_AUTHORITY = re.compile(r"[^/\\?#]*")
+_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]+|[1-9][0-9]*|0")
+# Where an IPv6 address carries an IPv4 one that a router will forward to.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+@dataclass(frozen=True, slots=True)
+class _Host:
+    """A host as a browser will use it: a readable name (or an IP) and its ASCII form."""
+
+    name: str  # NFKC-mapped, lower-case, no trailing dot; Unicode labels stay Unicode
+    ascii: str  # the punycode form, for comparing with domain lists
+    ip: IPAddress | None
+
+
+def risks(url: str, blocked: Iterable[str]) -> tuple[Risk, ...]:
+    """Every risk of the http(s) `url`, in `Risk` declaration order.
+
+    `blocked` are domains; each blocks itself and its subdomains. An unparsable URL or one
+    without a host has no risks here: validation (`bot.urls.normalize_url`) refuses it.
+    """
+    blocked_ascii = tuple(_domain_ascii(d) for d in blocked)
+    found: set[Risk] = set()
+    for host in _hosts(url):
+        found.update(_host_risks(host, blocked_ascii))
+    return tuple(risk for risk in Risk if risk in found)
+
+
+def refusal(url: str, blocked: Iterable[str]) -> UserError | None:
+    """Why `url` may not be shortened, or None when it may.
+
+    Internal addresses, IP literals and blocked domains are refused; shorteners and punycode
+    hosts are allowed and only labelled (`risk_label`). The error is returned, not raised, so
+    callers decide whether to reply, skip or raise.
+    """
+    blocked_ascii = tuple(_domain_ascii(d) for d in blocked)
+    judged = [(host, _host_risks(host, blocked_ascii)) for host in _hosts(url)]
+    for risk, key in _REFUSALS:
+        for host, found in judged:
+            if risk in found:
+                shown = str(host.ip) if host.ip is not None else host.name
+                params = {"ip": shown} if risk is Risk.IP_LITERAL else {"host": shown}
+                return UserError(key, key, **params)
+    return None
+
+
+# Refusal reasons by precedence, with their message keys ("url_blocked" is the catalog's).
+_REFUSALS = (
+    (Risk.PRIVATE, "url_private"),
+    (Risk.IP_LITERAL, "url_ip_literal"),
+    (Risk.BLOCKED, "url_blocked"),
+)
+
+
+def risk_label(risks: Sequence[Risk], lang: str) -> str:
+    """A one-line warning for chat naming every risk, or "" when there is none."""
+    if not risks:
+        return ""
+    separator = translate(lang, "risk.separator")
+    names = separator.join(translate(lang, f"risk.{risk.value}") for risk in risks)
+    return translate(lang, "risk.label", risks=names)
+
+
+def _hosts(url: str) -> list[_Host]:
+    """The hosts of `url` as a browser and as `urllib` read it (usually the same one).
+
+    Browsers follow the WHATWG URL rules (backslashes as slashes, percent-decoded and
+    NFKC-mapped hosts, shorthand IPv4); judging both views means neither hides an address.
+    Mixed-script look-alikes typed in Unicode (а in "аpple") are out of scope: only hosts
+    that arrive as xn-- labels are flagged as punycode.
+    """
+    raw: list[str] = []
+    browser = _browser_host(url)
+    if browser is not None:
+        raw.append(browser)
+    try:
+        parsed = urlsplit(url.strip()).hostname
+    except ValueError:
+        parsed = None
+    if parsed:
+        raw.append(parsed)
+    hosts: list[_Host] = []
+    for text in dict.fromkeys(raw):
+        host = _parse_host(text)
+        if host is not None and host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def _browser_host(url: str) -> str | None:
+    """The host of an http(s) URL by the WHATWG rules browsers follow.
+
+    They drop tabs and newlines anywhere, read "\\" as "/", and skip any number of slashes
+    after the scheme: "http://127.0.0.1\\@example.com" goes to 127.0.0.1, not example.com.
+    """
+    text = re.sub(r"[\t\n\r]", "", url.strip("\x00- "))
+    scheme = _SPECIAL_SCHEME.match(text)
+    if scheme is None:
+        return None
+    rest = text[scheme.end() :].lstrip("/\\")
+    authority = _AUTHORITY.match(rest)
+    host_port = authority.group(0).rpartition("@")[2] if authority else ""
+    if host_port.startswith("["):
+        end = host_port.find("]")
+        return host_port[1:end] if end > 0 else None
+    return host_port.partition(":")[0] or None
+
+
+def _parse_host(text: str) -> _Host | None:
+    name = unicodedata.normalize("NFKC", unquote(text)).lower().translate(_DOTS).rstrip(".")
+    if not name:
+        return None
+    ip = _ip_of(name)
+    if ip is not None:
+        return _Host(name=name, ascii=str(ip), ip=ip)
+    return _Host(name=name, ascii=_domain_ascii(name), ip=None)
+
+
+def _domain_ascii(domain: str) -> str:
+    """`domain` in punycode, lower-case, without leading or trailing dots."""
+    name = unicodedata.normalize("NFKC", domain.strip()).lower().translate(_DOTS).strip(".")
+    if name.isascii():
+        return name
+    try:
+        encoded = URL.build(scheme="http", host=name).raw_host
+    except (ValueError, UnicodeError):
+        return name
+    return encoded or name
+
+
+def _ip_of(host: str) -> IPAddress | None:
+    if ":" in host:
+        try:
+            return ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+    return _whatwg_ipv4(host)
+
+
+def _whatwg_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """`host` as browsers parse IPv4: 1 to 4 parts, each decimal, 0x-hex or 0-octal, the
+    last filling the remaining bytes (127.1, 2130706433, 0x7f.1, 0177.0.0.1)."""
+    parts = host.split(".")
+    if len(parts) > 4:
+        return None
+    numbers: list[int] = []
+    for part in parts:
+        if not _IPV4_PART.fullmatch(part):
+            return None
+        if part[:2] in ("0x", "0X"):
+            numbers.append(int(part[2:] or "0", 16))
+        elif len(part) > 1 and part[0] == "0":
+            numbers.append(int(part, 8))
+        else:
+            numbers.append(int(part))
+    *leading, last = numbers
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last + sum(n << (8 * (3 - i)) for i, n in enumerate(leading))
+    return ipaddress.IPv4Address(value)
+
+
+def _host_risks(host: _Host, blocked_ascii: tuple[str, ...]) -> set[Risk]:
+    found: set[Risk] = set()
+    if host.ip is not None:
+        found.add(Risk.IP_LITERAL)
+        if _is_internal_ip(host.ip):
+            found.add(Risk.PRIVATE)
+        if host.ascii in blocked_ascii:
+            found.add(Risk.BLOCKED)
+        return found
+    labels = host.name.split(".")
+    if len(labels) == 1 or any(_ends_with(host.name, s) for s in _PRIVATE_SUFFIXES):
+        found.add(Risk.PRIVATE)
+    if any(label.startswith("xn--") for label in labels):
+        found.add(Risk.PUNYCODE)
+    if is_blocked(host.ascii, blocked_ascii):
+        found.add(Risk.BLOCKED)
+    if is_blocked(host.ascii, SHORTENER_DOMAINS):
+        found.add(Risk.SHORTENER)
+    return found
+
+
+def _ends_with(name: str, domain: str) -> bool:
+    return name == domain or name.endswith("." + domain)
+
+
+def _is_internal_ip(ip: IPAddress) -> bool:
+    """True unless `ip` is a public unicast address, looking inside IPv6 forms that carry
+    an IPv4 address (mapped, 6to4, NAT64, Teredo)."""
+    if ip.is_multicast or ip.is_reserved or not ip.is_global:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = [ip.ipv4_mapped, ip.sixtofour]
+        if ip in _NAT64:
+            embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.teredo is not None:
+            embedded.append(ip.teredo[1])
+        return any(v4 is not None and _is_internal_ip(v4) for v4 in embedded)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A creation the limiter turned down: whose limit (`scope`) and whole seconds to wait."""
+
+    scope: Literal["member", "group"]
+    retry_after: int
+
+    def as_user_error(self) -> UserError:
+        key = f"rate_{self.scope}"
+        return UserError("rate_limited", key, seconds=self.retry_after)
+
+
+class CreationLimiter:
+    """At most `per_member` link creations per member and `per_group` per group in any
+    `window`.
+
+    A sliding-window log: each key keeps the times of its creations within the window (at
+    most its limit), so the limit holds for every window, not only aligned ones, and the wait
+    is exact: until the oldest creation leaves the window. Member and group keys are separate
+    namespaces; pass a platform-qualified member key for a limit across the member's groups,
+    or (group, member) for one per group. At most `max_keys` keys per namespace are tracked;
+    beyond that the least recently used is forgotten (it may then create again early).
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        per_member: int,
+        per_group: int,
+        window: timedelta,
+        max_keys: int = 10_000,
+    ) -> None:
+        if per_member < 1 or per_group < 1 or max_keys < 1:
+            raise ValueError("per_member, per_group and max_keys must be at least 1")
+        if window <= timedelta(0):
+            raise ValueError("window must be positive")
+        self._now = epoch_seconds(clock)
+        self._window = window.total_seconds()
+        self._limits = {"member": per_member, "group": per_group}
+        self._max_keys = max_keys
+        self._logs: dict[str, OrderedDict[object, deque[float]]] = {
+            "member": OrderedDict(),
+            "group": OrderedDict(),
+        }
+
+    def check(self, group_key: object, member_key: object) -> Refused | None:
+        """None when a creation is allowed now (and count it), else who refused and how long
+        to wait (and count nothing). The member's limit is checked before the group's."""
+        now = self._now()
+        keys: dict[Literal["member", "group"], object] = {
+            "member": member_key,
+            "group": group_key,
+        }
+        for scope, key in keys.items():
+            log = self._recent(scope, key, now)
+            if len(log) >= self._limits[scope]:
+                wait = log[0] + self._window - now
+                return Refused(scope, max(1, min(math.ceil(wait), math.ceil(self._window))))
+        for scope, key in keys.items():
+            self._record(scope, key, now)
+        return None
+
+    def tracked_keys(self) -> int:
+        """How many member and group keys are held in memory."""
+        return sum(len(logs) for logs in self._logs.values())
+
+    def _recent(self, scope: str, key: object, now: float) -> deque[float]:
+        """`key`'s creations still inside the window (older ones are dropped)."""
+        logs = self._logs[scope]
+        log = logs.get(key)
+        if log is None:
+            return deque()
+        while log and log[0] <= now - self._window:
+            log.popleft()
+        if not log:
+            del logs[key]
+        return log
+
+    def _record(self, scope: str, key: object, now: float) -> None:
+        logs = self._logs[scope]
+        self._forget_idle(logs, now)
+        log = logs.get(key)
+        if log is None:
+            if len(logs) >= self._max_keys:
+                logs.popitem(last=False)
+            log = logs[key] = deque()
+        logs.move_to_end(key)
+        log.append(now)
+
+    def _forget_idle(self, logs: OrderedDict[object, deque[float]], now: float) -> None:
+        """Drop keys with nothing left inside the window. Keys are ordered by their latest
+        creation, so the idle ones are at the front and this costs O(dropped)."""
+        while logs:
+            key, log = next(iter(logs.items()))
+            if log and log[-1] > now - self._window:
+                return
+            del logs[key]

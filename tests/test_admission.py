@@ -1,0 +1,353 @@
+"""Which links members may shorten, the warnings they see on links, and how fast they may
+create them. Everything is pure: no DNS, no sockets, a fake clock instead of sleeps."""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.admission import (
+    SHORTENER_DOMAINS,
+    CreationLimiter,
+    Refused,
+    Risk,
+    refusal,
+    risk_label,
+    risks,
+)
+from bot.i18n import LANGS, catalog, translate
+
+BLOCKED = ("blocked.example", "Ads.Example.", "广告.中国")
+
+P, IP, B, PUNY, S = (
+    Risk.PRIVATE,
+    Risk.IP_LITERAL,
+    Risk.BLOCKED,
+    Risk.PUNYCODE,
+    Risk.SHORTENER,
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # Public addresses with nothing to warn about.
+        ("https://example.com/", ()),
+        ("https://www.example.com:8443/a?b=1#c", ()),
+        ("HTTPS://SUO.RUN/AB", ()),
+        ("https://例子.测试/", ()),
+        ("https://例子。测试/", ()),  # an ideographic full stop separates labels
+        ("https://user:pw@example.com/", ()),
+        ("https://1.2.3.4.5/", ()),  # not IPv4 (five parts): browsers refuse it anyway
+        # IP literals, public and internal, in every spelling browsers accept.
+        ("http://8.8.8.8/", (IP,)),
+        ("http://8.8.8.8.:80/", (IP,)),
+        ("http://[2606:4700:4700::1111]/", (IP,)),
+        ("http://127.0.0.1/", (P, IP)),
+        ("http://[::1]/", (P, IP)),
+        ("http://127.1/", (P, IP)),
+        ("http://2130706433/", (P, IP)),
+        ("http://0x7f.1/", (P, IP)),
+        ("http://0x7F000001/", (P, IP)),
+        ("http://0177.0.0.1/", (P, IP)),
+        ("http://0/", (P, IP)),
+        ("http://%31%32%37.0.0.1/", (P, IP)),
+        ("http://１２７.０.０.１/", (P, IP)),  # full-width digits map to ASCII
+        ("http://10.0.0.5:8080/admin", (P, IP)),
+        ("http://192.168.1.1", (P, IP)),
+        ("http://172.16.3.4/", (P, IP)),
+        ("http://100.64.0.1/", (P, IP)),  # carrier-grade NAT
+        ("http://169.254.169.254/latest/meta-data", (P, IP)),  # cloud metadata
+        ("http://224.0.0.1/", (P, IP)),
+        ("http://[fe80::1]/", (P, IP)),
+        ("http://[fd00::5]/", (P, IP)),
+        ("http://[::]/", (P, IP)),
+        ("http://[::ffff:127.0.0.1]/", (P, IP)),
+        ("http://[::ffff:a00:5]/", (P, IP)),
+        ("http://[2002:c0a8:101::1]/", (P, IP)),  # 6to4 around 192.168.1.1
+        ("http://[64:ff9b::a00:5]/", (P, IP)),  # NAT64 around 10.0.0.5
+        # Browsers read "\" as "/": the host is 127.0.0.1 although urllib sees example.com.
+        ("http://127.0.0.1\\@example.com/", (P, IP)),
+        ("http:///127.0.0.1/", (P, IP)),
+        # Intranet names.
+        ("http://localhost:3000", (P,)),
+        ("http://LOCALHOST./", (P,)),
+        ("http://app.localhost/", (P,)),
+        ("http://printer.local/", (P,)),
+        ("http://db.internal/", (P,)),
+        ("http://nas.lan/", (P,)),
+        ("http://router.home.arpa/", (P,)),
+        ("http://intranet/", (P,)),
+        # Look-alike domains.
+        ("https://xn--80ak6aa92e.com/", (PUNY,)),
+        ("https://XN--80AK6AA92E.com/", (PUNY,)),
+        ("https://login.xn--pple-43d.com/", (PUNY,)),
+        # Shorteners hide where they lead.
+        ("https://bit.ly/abc", (S,)),
+        ("https://www.bit.ly/x", (S,)),
+        ("https://t.cn/A6abc", (S,)),
+        ("http://url.cn/5abc", (S,)),
+        ("https://w.url.cn/s/abc", (S,)),
+        ("https://tinyurl.com/y3x", (S,)),
+        ("https://notbit.ly/x", ()),
+        ("https://bit.ly.example.com/x", ()),
+        ("https://youtu.be/dQw4w9WgXcQ", ()),
+        # Block lists: the domain and its subdomains, whatever case or script they use.
+        ("https://blocked.example/x", (B,)),
+        ("https://a.b.BLOCKED.example/x", (B,)),
+        ("https://notblocked.example/x", ()),
+        ("https://ads.example/", (B,)),
+        ("https://www.广告.中国/", (B,)),
+        ("https://www.xn--4rr70v.xn--fiqs8s/", (B, PUNY)),
+        # Several risks at once, in a fixed order.
+        ("http://bit.ly.local/", (P,)),
+        ("https://xn--80ak6aa92e.blocked.example/", (B, PUNY)),
+        # Nothing to judge.
+        ("not a url", ()),
+        ("http://[::1/", ()),
+        ("https://", ()),
+    ],
+)
+def test_risks_of_urls(url: str, expected: tuple[Risk, ...]) -> None:
+    assert risks(url, BLOCKED) == expected
+
+
+def test_risks_follow_declaration_order() -> None:
+    assert risks("http://127.0.0.1/", ["127.0.0.1"]) == (P, IP, B)
+
+
+def test_shortener_list_is_lower_case_ascii_domains() -> None:
+    allowed = set(string.ascii_lowercase + string.digits + ".-")
+    assert all(set(domain) <= allowed and "." in domain for domain in SHORTENER_DOMAINS)
+    assert "youtu.be" not in SHORTENER_DOMAINS
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "params"),
+    [
+        ("http://127.0.0.1:8000/", "url_private", {"host": "127.0.0.1"}),
+        ("http://2130706433/", "url_private", {"host": "127.0.0.1"}),
+        ("http://[::1]/", "url_private", {"host": "::1"}),
+        ("http://169.254.169.254/latest/meta-data", "url_private", {"host": "169.254.169.254"}),
+        ("http://localhost:3000", "url_private", {"host": "localhost"}),
+        ("http://printer.local/", "url_private", {"host": "printer.local"}),
+        ("http://intranet/", "url_private", {"host": "intranet"}),
+        ("http://127.0.0.1\\@example.com/", "url_private", {"host": "127.0.0.1"}),
+        ("http://8.8.8.8/", "url_ip_literal", {"ip": "8.8.8.8"}),
+        ("http://0x08080808/", "url_ip_literal", {"ip": "8.8.8.8"}),
+        ("http://[2606:4700:4700::1111]/", "url_ip_literal", {"ip": "2606:4700:4700::1111"}),
+        ("https://blocked.example/x", "url_blocked", {"host": "blocked.example"}),
+        ("https://m.Blocked.Example/x", "url_blocked", {"host": "m.blocked.example"}),
+        ("https://www.广告.中国/", "url_blocked", {"host": "www.广告.中国"}),
+    ],
+)
+def test_refusal_names_what_is_wrong(url: str, code: str, params: dict[str, str]) -> None:
+    error = refusal(url, BLOCKED)
+    assert error is not None
+    assert (error.code, error.message_key, error.params) == (code, code, params)
+    # Each refusal renders in both languages with the parameters it carries.
+    for lang in LANGS:
+        text = _render(lang, error.message_key, **error.params)
+        assert next(iter(params.values())) in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/",
+        "https://bit.ly/abc",  # shorteners and punycode are allowed, only labelled
+        "https://xn--80ak6aa92e.com/",
+        "https://例子.测试/",
+        "not a url",
+    ],
+)
+def test_refusal_lets_ordinary_links_through(url: str) -> None:
+    assert refusal(url, BLOCKED) is None
+
+
+def test_refusal_is_returned_not_raised_and_uses_no_block_list_by_default() -> None:
+    assert refusal("https://blocked.example/", []) is None
+    assert isinstance(refusal("https://blocked.example/", BLOCKED), Exception)
+
+
+@pytest.mark.parametrize(
+    ("found", "lang", "label"),
+    [
+        ((), "zh-CN", ""),
+        ((), "en", ""),
+        ((S,), "zh-CN", "⚠️ 短链接跳转（真实去向被隐藏）"),
+        ((S,), "en", "⚠️ shortener: hides the real destination"),
+        ((P, IP), "zh-CN", "⚠️ 内网或本机地址；IP 地址链接（没有域名）"),
+        ((P, IP), "en", "⚠️ internal or local address; IP address instead of a domain name"),
+        ((B, PUNY), "en", "⚠️ blocked domain; punycode domain (xn--): may imitate another site"),
+        ((PUNY,), "fr", "⚠️ 编码域名（xn--），可能仿冒其他网站"),  # unknown language: zh-CN
+    ],
+)
+def test_risk_label(found: tuple[Risk, ...], lang: str, label: str) -> None:
+    assert risk_label(found, lang) == label
+
+
+def test_every_risk_has_a_label_in_both_languages() -> None:
+    for risk in Risk:
+        for lang in LANGS:
+            assert risk_label([risk], lang).startswith("⚠️ ")
+
+
+def test_every_text_is_in_both_languages_with_the_same_fields() -> None:
+    for key, texts in catalog().items():
+        assert set(texts) == set(LANGS), key
+        fields = {lang: set(_fields(text)) for lang, text in texts.items()}
+        assert fields["zh-CN"] == fields["en"], key
+    assert _fields(catalog()["rate_member"]["en"]) == ["seconds"]
+    assert _fields(catalog()["rate_group"]["zh-CN"]) == ["seconds"]
+
+
+def _fields(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def _render(lang: str, key: str, **params: object) -> str:
+    return translate(lang, key, **params)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def _limiter(
+    clock: FakeClock, *, per_member: int = 3, per_group: int = 5, max_keys: int = 10_000
+) -> CreationLimiter:
+    return CreationLimiter(
+        clock,
+        per_member=per_member,
+        per_group=per_group,
+        window=timedelta(minutes=1),
+        max_keys=max_keys,
+    )
+
+
+def test_member_limit_refuses_the_next_creation_until_the_oldest_leaves() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock)
+    assert limiter.check("g", "alice") is None
+    clock.advance(10)
+    assert limiter.check("g", "alice") is None
+    clock.advance(10)
+    assert limiter.check("g", "alice") is None
+    clock.advance(0.5)
+    assert limiter.check("g", "alice") == Refused("member", 40)  # 39.5 s, rounded up
+    clock.advance(39)
+    assert limiter.check("g", "alice") == Refused("member", 1)  # 0.5 s left: at least 1
+    clock.advance(0.5)
+    assert limiter.check("g", "alice") is None  # the first creation left the window
+    assert limiter.check("g", "alice") == Refused("member", 10)
+
+
+def test_refused_creations_are_not_counted() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, per_member=1)
+    assert limiter.check("g", "alice") is None
+    for _ in range(5):
+        clock.advance(10)
+        assert limiter.check("g", "alice") is not None
+    clock.advance(10)
+    assert limiter.check("g", "alice") is None
+
+
+def test_group_limit_counts_all_members() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, per_member=2, per_group=3)
+    assert limiter.check("g", "alice") is None
+    assert limiter.check("g", "alice") is None
+    assert limiter.check("g", "bob") is None
+    clock.advance(15)
+    assert limiter.check("g", "carol") == Refused("group", 45)
+    assert limiter.check("other", "carol") is None  # another group has its own budget
+
+
+def test_member_limit_is_checked_before_the_group_limit() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, per_member=2, per_group=2)
+    assert limiter.check("g", "alice") is None
+    assert limiter.check("g", "alice") is None
+    assert limiter.check("g", "alice") == Refused("member", 60)
+    assert limiter.check("g", "bob") == Refused("group", 60)
+
+
+def test_member_refused_by_the_group_keeps_their_own_budget() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, per_member=2, per_group=1)
+    assert limiter.check("g", "bob") is None
+    assert limiter.check("g", "alice") == Refused("group", 60)
+    # Alice's refused attempt did not use her budget: in another group she has two.
+    assert limiter.check("h", "alice") is None
+    assert limiter.check("i", "alice") is None
+    assert limiter.check("j", "alice") == Refused("member", 60)
+
+
+def test_refusal_renders_as_a_user_error() -> None:
+    error = Refused("member", 12).as_user_error()
+    assert (error.code, error.message_key, error.params) == (
+        "rate_limited",
+        "rate_member",
+        {"seconds": 12},
+    )
+    assert _render("zh-CN", error.message_key, **error.params) == (
+        "你创建短链接太频繁了，请 12 秒后再试。"
+    )
+    group = Refused("group", 3).as_user_error()
+    assert _render("en", group.message_key, **group.params) == (
+        "This group is creating short links too fast; try again in 3 s."
+    )
+
+
+def test_idle_keys_are_dropped() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock)
+    for member in range(50):
+        assert limiter.check(f"g{member}", member) is None
+    assert limiter.tracked_keys() == 100
+    clock.advance(61)
+    assert limiter.check("g", "alice") is None
+    assert limiter.tracked_keys() == 2
+
+
+def test_tracked_keys_are_capped_and_the_least_recent_is_forgotten() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, per_member=1, per_group=100, max_keys=3)
+    for member in ("a", "b", "c", "d"):
+        assert limiter.check("g", member) is None
+    assert limiter.tracked_keys() == 4  # 3 members + 1 group
+    assert limiter.check("g", "d") == Refused("member", 60)
+    assert limiter.check("g", "a") is None  # forgotten to stay within the cap
+
+
+def test_a_clock_going_back_never_asks_for_more_than_the_window() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, per_member=1)
+    assert limiter.check("g", "alice") is None
+    clock.advance(-3600)
+    assert limiter.check("g", "alice") == Refused("member", 60)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"per_member": 0, "per_group": 1, "window": timedelta(minutes=1)},
+        {"per_member": 1, "per_group": 0, "window": timedelta(minutes=1)},
+        {"per_member": 1, "per_group": 1, "window": timedelta(0)},
+        {"per_member": 1, "per_group": 1, "window": timedelta(minutes=1), "max_keys": 0},
+    ],
+)
+def test_limiter_rejects_meaningless_settings(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        CreationLimiter(FakeClock(), **kwargs)  # type: ignore[arg-type]
