@@ -49,6 +49,9 @@ class ConsoleChat:
         self._core = core
         self._group = group
         self._member = member
+        # Whoever runs the console is the operator: the starting member is the group's admin;
+        # members switched to with /as are not (to try what members see).
+        self._admin = member
         self._qr_dir = qr_dir
         self._write = write
         self._count = 0
@@ -60,7 +63,8 @@ class ConsoleChat:
     def greet(self) -> None:
         self._write(
             f"suo console group '{self._group}'. Type a message with a link, "
-            "'/photo PATH' to send an image, '/as NAME' to switch member, /help, /quit."
+            "'/photo PATH' to send an image, '/as NAME' to switch member (you start as the "
+            "group's admin), /help, /quit."
         )
 
     async def run(self, lines: AsyncIterator[str]) -> None:
@@ -114,6 +118,7 @@ class ConsoleChat:
             text=text,
             urls=find_urls(text),
             images=images,
+            is_admin=self._member == self._admin,
             message_id=str(self._count),
         )
         for reply in await self._core.handle(message):

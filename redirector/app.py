@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from bot.clock import Clock, epoch_seconds, utc_now
 from bot.model import ClickClass, GroupSettings
@@ -46,6 +46,8 @@ class CachedLink:
     fetched_at: float
     headers: dict[str, str]  # the 302's headers, built once per lookup
     policy: LinkPolicy | None  # None: no rule applies, everyone gets the 302
+    # Answerable without awaiting the store: every link but those with max_clicks.
+    answers_inline: bool
 
 
 class RedirectHandlers:
@@ -85,7 +87,13 @@ class RedirectHandlers:
         if len(self.cache) >= _CACHE_MAX:
             self.cache.clear()
         headers = {"Location": location_header(link.url), "Cache-Control": _NO_STORE}
-        entry = CachedLink(link.url, now, headers, None if policy.is_open else policy)
+        entry = CachedLink(
+            link.url,
+            now,
+            headers,
+            None if policy.is_open else policy,
+            answers_inline=policy.max_clicks is None,
+        )
         self.cache[code] = entry
         return entry
 
@@ -120,30 +128,36 @@ class RedirectHandlers:
         entry = await self._known_link(request, code)
         if isinstance(entry, web.Response):
             return entry
-        if entry.policy is None:
-            return self.answer(request, code, entry)
-        return await self._answer_by_rules(request, code, entry, entry.policy)
+        if entry.policy is not None and entry.policy.max_clicks is not None:
+            return await self._answer_limited(request, code, entry, entry.policy)
+        return self.answer(request, code, entry)
 
     def answer(self, request: web.BaseRequest, code: str, entry: CachedLink) -> web.Response:
-        """The 302 for a link without rules, recording the click (HEAD is answered, never
-        counted)."""
+        """The answer for a link without an opens limit: the 302 (recording the click; HEAD
+        is answered, never counted) or the page its rules call for."""
+        headers = request.headers
+        user_agent = headers.get(hdrs.USER_AGENT, "")
+        klass, platform = classify_user_agent(user_agent)
+        policy = entry.policy
+        if policy is not None:
+            outcome = decide(policy, klass, platform, self._now(), 0)
+            if outcome is not Outcome.REDIRECT:
+                return self._outcome_page(request, code, entry, policy, outcome, platform)
         if request.method == "GET":
-            headers = request.headers
-            user_agent = headers.get("User-Agent", "")
-            klass, platform = classify_user_agent(user_agent)
             self.recorder.record(
                 code,
                 klass,
                 platform,
                 user_agent,
                 self.client_address.of(request),
-                headers.get("Referer", ""),
+                headers.get(hdrs.REFERER, ""),
             )
         return web.Response(status=302, headers=entry.headers)
 
-    async def _answer_by_rules(
+    async def _answer_limited(
         self, request: web.BaseRequest, code: str, entry: CachedLink, policy: LinkPolicy
     ) -> web.Response:
+        """A link with max_clicks: the store has the last word on whether opens are left."""
         headers = request.headers
         user_agent = headers.get("User-Agent", "")
         klass, platform = classify_user_agent(user_agent)
@@ -265,8 +279,8 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
 
     The redirect path is the whole product's hot path: skipping aiohttp's router and
     signals for it leaves room for click recording on the same core. Only links the app
-    has already looked up and found without rules are served here; misses, links with
-    rules (platforms, anti-red, expiry, limits, removed) and 404s go through the app, which
+    has already looked up are served here, rules and all, except links with an opens limit
+    (the store must count those); misses, limited links and 404s go through the app, which
     also refreshes the cache.
     """
     cache = handlers.cache
@@ -283,7 +297,7 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
                 entry = cache.get(code)
                 if (
                     entry is not None
-                    and entry.policy is None
+                    and entry.answers_inline
                     and monotonic() - entry.fetched_at < _CACHE_SECONDS
                 ):
                     return answer(request, code, entry)

@@ -134,7 +134,9 @@ def test_console_chat_answers_links_and_bad_input_without_dying(cfg: Path, tmp_p
         f"/photo {tmp_path / 'missing.png'}",
         "/short javascript:alert(1)",
         "x" * 12_000,
+        "/settings 防红 开",  # the operator at the terminal is the group's admin...
         "/as bob",
+        "/settings expiry 7d",  # ...a member switched to is not
         f"/photo {qr_photo}",
         "https://example.com/week1",
     ]
@@ -148,6 +150,8 @@ def test_console_chat_answers_links_and_bad_input_without_dying(cfg: Path, tmp_p
     assert "只能缩短 http:// 或 https://" in out
     assert "https://example.com/poster" in out
     assert "本群已有" in out  # bob's repost of alice's link reuses the code
+    assert "防红引导（提示用浏览器打开）：微信" in out
+    assert out.count("只有群管理员") == 1
     saved = sorted((tmp_path / "qr").glob("*.png"))
     assert len(saved) == 2  # one QR for week1 (reused), one for the poster's URL
     assert all(str(p) in out for p in saved)

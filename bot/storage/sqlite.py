@@ -12,6 +12,7 @@ import secrets
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from itertools import chain
 from pathlib import Path
 
 import aiosqlite
@@ -376,7 +377,7 @@ class SqliteStore:
                 chunk = rows[start : start + _CLICK_ROWS_PER_STATEMENT]
                 db.execute(
                     _INSERT_CLICKS + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
-                    [value for row in chunk for value in row],
+                    list(chain.from_iterable(chunk)),
                 )
             added = db.total_changes - before
             db.execute("COMMIT")
