@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import hdrs, web
 
@@ -48,6 +49,9 @@ class CachedLink:
     policy: LinkPolicy | None  # None: no rule applies, everyone gets the 302
     # Answerable without awaiting the store: every link but those with max_clicks.
     answers_inline: bool
+    # decide() apart from the clock, per (class, platform) as classify_user_agent returns it:
+    # a rules check on the hot path is then one dict lookup.
+    outcomes: dict[tuple[ClickClass, str], Outcome] = field(default_factory=dict)
 
 
 class RedirectHandlers:
@@ -137,10 +141,18 @@ class RedirectHandlers:
         is answered, never counted) or the page its rules call for."""
         headers = request.headers
         user_agent = headers.get(hdrs.USER_AGENT, "")
-        klass, platform = classify_user_agent(user_agent)
+        kind = classify_user_agent(user_agent)
+        klass, platform = kind
         policy = entry.policy
         if policy is not None:
-            outcome = decide(policy, klass, platform, self._now(), 0)
+            outcome: Outcome | None
+            if policy.expires_at is not None and self._now() >= policy.expires_at:
+                outcome = decide(policy, klass, platform, self._now(), 0)
+            else:
+                outcome = entry.outcomes.get(kind)
+                if outcome is None:
+                    # Not expired, and no max_clicks on this path: time and opens don't matter.
+                    outcome = entry.outcomes[kind] = decide(policy, klass, platform, -math.inf, 0)
             if outcome is not Outcome.REDIRECT:
                 return self._outcome_page(request, code, entry, policy, outcome, platform)
         if request.method == "GET":
