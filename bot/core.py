@@ -45,6 +45,8 @@ class Core:
         self.router.add(links.short_command, "short", "s", "短链")
         self.router.add(links.qr_command, "qr", "二维码")
         self.router.add(stats.stats_command, "stats", "统计")
+        self.router.add(stats.top_command, "top", "热门")
+        self.router.add(stats.mine_command, "mine", "我的")
         self.router.add(bindings.bind_command, "bind", "绑定")
         self.router.add(bindings.admin_command, "admin", "管理员")
         self.router.add(settings.settings_command, "settings", "set", "设置")

@@ -126,6 +126,47 @@ _CATALOG: dict[str, dict[str, str]] = {
         ),
         "en": "This group: {links} links, {human} clicks ({previews} link previews, {bots} bots)",
     },
+    "stats_usage": {
+        "zh-CN": "用法：/stats [7d|30d]（默认最近 7 天）",
+        "en": "Usage: /stats [7d|30d] (the last 7 days by default)",
+    },
+    "stats_head": {
+        "zh-CN": (
+            "最近 {days} 天：分享 {links} 个链接，真人打开 {human} 次（独立读者 {readers}），"
+            "另有预览 {previews} 次、机器人 {bots} 次"
+        ),
+        "en": (
+            "Last {days} days: {links} links shared, {human} human opens ({readers} unique "
+            "readers), plus {previews} link previews and {bots} bots"
+        ),
+    },
+    "stats_top_links": {"zh-CN": "热门链接：", "en": "Top links:"},
+    "stats_link_line": {
+        "zh-CN": "{index}. {short} {human} 次 · {sharer}\n   {url}",
+        "en": "{index}. {short} {human} opens · {sharer}\n   {url}",
+    },
+    "stats_top_sharers": {"zh-CN": "分享达人：", "en": "Top sharers:"},
+    "stats_sharer_line": {
+        "zh-CN": "{index}. {name}：{links} 个链接被打开 {human} 次",
+        "en": "{index}. {name}: {links} links, {human} opens",
+    },
+    "stats_platforms": {"zh-CN": "打开平台：{mix}", "en": "Opened on: {mix}"},
+    "stats_nothing": {
+        "zh-CN": "最近 {days} 天还没有人打开本群的链接。",
+        "en": "Nobody opened this group's links in the last {days} days.",
+    },
+    "top_head": {
+        "zh-CN": "最近 {days} 天最热门的链接：",
+        "en": "Most opened links, last {days} days:",
+    },
+    "mine_head": {
+        "zh-CN": "你在本群分享的链接（最近 {days} 天被打开 {human} 次）：",
+        "en": "Your links in this group ({human} opens in the last {days} days):",
+    },
+    "mine_nothing": {
+        "zh-CN": "你还没有在本群分享过链接。",
+        "en": "You haven't shared a link in this group yet.",
+    },
     "admin_only": {
         "zh-CN": "只有群管理员可以使用这个命令。",
         "en": "Only group admins can use this command.",

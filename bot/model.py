@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -86,6 +86,10 @@ class GroupSettings:
     anti_red: frozenset[str] = frozenset()
     expiry_seconds: int | None = None
     blocked: tuple[str, ...] = ()
+    # The weekly digest: on by default, Monday (0) 09:00 in the group's timezone.
+    digest_enabled: bool = True
+    digest_weekday: int = 0
+    digest_time: str = "09:00"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -94,6 +98,9 @@ class GroupSettings:
             "anti_red": sorted(self.anti_red),
             "expiry_seconds": self.expiry_seconds,
             "blocked": list(self.blocked),
+            "digest_enabled": self.digest_enabled,
+            "digest_weekday": self.digest_weekday,
+            "digest_time": self.digest_time,
         }
 
     @classmethod
@@ -106,6 +113,9 @@ class GroupSettings:
             anti_red=frozenset(d.get("anti_red", ())),
             expiry_seconds=None if expiry is None else int(expiry),
             blocked=tuple(d.get("blocked", ())),
+            digest_enabled=bool(d.get("digest_enabled", True)),
+            digest_weekday=int(d.get("digest_weekday", 0)) % 7,
+            digest_time=str(d.get("digest_time", "09:00")),
         )
 
 
@@ -117,6 +127,7 @@ class Group:
     title: str
     lang: str
     settings: GroupSettings = GroupSettings()
+    tz: str = "Asia/Shanghai"  # IANA name: digests are scheduled and days counted in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +201,63 @@ class WebhookBinding:
     group_id: int
     webhook_key: str = field(repr=False)
     invalid_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """[start, end) in UTC, whole hours (the rollups' grain)."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def last_days(cls, days: int, now: datetime) -> Period:
+        end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return cls(end - timedelta(days=days), end)
+
+    @property
+    def days(self) -> int:
+        return max(1, round((self.end - self.start) / timedelta(days=1)))
+
+    def before(self) -> Period:
+        """The period of the same length just before this one (week-over-week)."""
+        return Period(self.start - (self.end - self.start), self.start)
+
+    @property
+    def start_ms(self) -> int:
+        return int(self.start.timestamp() * 1000)
+
+    @property
+    def end_ms(self) -> int:
+        return int(self.end.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCount:
+    code: str
+    url: str
+    sharer: str | None
+    human: int
+    previews: int
+
+
+@dataclass(frozen=True, slots=True)
+class SharerCount:
+    name: str
+    links: int  # links of theirs that were read in the period
+    human: int  # human clicks on their links in the period
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodStats:
+    group: Group
+    period: Period
+    links_shared: int  # links created in the period
+    human: int
+    previews: int
+    bots: int
+    unique_readers: int  # distinct readers per UTC day, summed (the salt changes daily)
+    per_day: tuple[int, ...]  # human clicks per 24 h from the period's start, every day
+    top_links: tuple[LinkCount, ...]
+    top_sharers: tuple[SharerCount, ...]
+    platforms: tuple[tuple[str, int], ...]  # human clicks by platform, biggest first

@@ -52,6 +52,14 @@ class Suo:
     @classmethod
     async def open(cls, config: Config, *, clock: Clock = utc_now) -> Suo:
         store = await open_store(config.storage.url)
+        try:
+            return cls._build(config, store, clock)
+        except BaseException:
+            await store.close()  # its worker thread would keep the process alive
+            raise
+
+    @classmethod
+    def _build(cls, config: Config, store: Store, clock: Clock) -> Suo:
         link_caches: list[dict[str, Any]] = []
 
         def forget_rules(code: str | None) -> None:
@@ -70,7 +78,7 @@ class Suo:
             store,
             LinkReplies(shortener),
             PhotoReplies(shortener),
-            StatsReplies(store),
+            StatsReplies(store, clock, config.server.public_url),
             BindingReplies(store, clock),
             SettingsReplies(store, clock, config.server.public_url, on_rules_changed=forget_rules),
             default_lang=config.console.lang,

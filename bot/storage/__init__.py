@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from bot.model import (
@@ -15,8 +15,11 @@ from bot.model import (
     GroupSettings,
     GroupStats,
     Link,
+    LinkCount,
     LinkInfo,
     LinkRules,
+    Period,
+    PeriodStats,
     WebhookBinding,
 )
 
@@ -76,6 +79,35 @@ class Store(Protocol):
         ...
 
     async def group_stats(self, group_id: int) -> GroupStats: ...
+
+    async def period_stats(self, group_id: int, period: Period, *, top: int) -> PeriodStats:
+        """The group's numbers for `period`, read from the rollups."""
+        ...
+
+    async def sharer_links(
+        self, group_id: int, sharer_id: int, period: Period, *, top: int
+    ) -> list[LinkCount]:
+        """A member's links in a group, most read in `period` first."""
+        ...
+
+    async def set_group_tz(self, group_id: int, tz: str) -> None: ...
+
+    async def claim_digest(
+        self, group_id: int, period_start: datetime, owner: str, now: datetime, lease: timedelta
+    ) -> bool:
+        """Take the (group, period) digest for sending: True for exactly one caller until it
+        is sent; a failed run, or one whose sender vanished past `lease`, can be taken again."""
+        ...
+
+    async def finish_digest(
+        self, group_id: int, period_start: datetime, owner: str, now: datetime, error: str | None
+    ) -> None:
+        """Mark a claimed run sent, or failed (`error`) so a later attempt may take it."""
+        ...
+
+    async def digest_status(self, group_id: int, period_start: datetime) -> str | None:
+        """"sending", "sent", "failed", or None when never claimed."""
+        ...
 
     async def find_groups(self, name: str | None) -> list[Group]: ...
 

@@ -10,8 +10,9 @@ import json
 import logging
 import secrets
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import chain
 from pathlib import Path
 
@@ -23,8 +24,12 @@ from bot.model import (
     GroupSettings,
     GroupStats,
     Link,
+    LinkCount,
     LinkInfo,
     LinkRules,
+    Period,
+    PeriodStats,
+    SharerCount,
     WebhookBinding,
 )
 from bot.storage import CodeTaken, StoreUnavailable
@@ -102,12 +107,59 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE links ADD COLUMN anti_red_platforms TEXT;
     ALTER TABLE links ADD COLUMN human_opens INTEGER NOT NULL DEFAULT 0;
     """,
+    # Rollups, kept in the clicks' own transaction: what stats and digests read. Hours (epoch
+    # hours, UTC) so a period can start at midnight in any whole-hour timezone; readers per
+    # UTC day because the visitor hash's salt changes daily.
+    """
+    CREATE TABLE click_hourly (
+        code TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        class TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        clicks INTEGER NOT NULL,
+        PRIMARY KEY (code, hour, class, platform)
+    ) WITHOUT ROWID;
+    CREATE TABLE daily_readers (
+        code TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        visitor TEXT NOT NULL,
+        PRIMARY KEY (code, day, visitor)
+    ) WITHOUT ROWID;
+    INSERT INTO click_hourly (code, hour, class, platform, clicks)
+        SELECT code, ts / 3600000, class, platform, COUNT(*) FROM clicks
+        GROUP BY code, ts / 3600000, class, platform;
+    INSERT INTO daily_readers (code, day, visitor)
+        SELECT DISTINCT code, ts / 86400000, visitor FROM clicks WHERE class = 'human';
+    CREATE INDEX links_group_created ON links (group_id, created_at);
+    CREATE INDEX links_sharer ON links (group_id, sharer_id);
+    DROP INDEX clicks_code_ts;
+    CREATE TABLE digest_runs (
+        group_id INTEGER NOT NULL REFERENCES groups(id),
+        period_start TEXT NOT NULL,
+        status TEXT NOT NULL,
+        claimed_by TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        sent_at TEXT,
+        error TEXT,
+        PRIMARY KEY (group_id, period_start)
+    );
+    """,
 )
 
 
 _INSERT_CLICKS = (
-    "INSERT OR IGNORE INTO clicks (id, code, ts, class, platform, referrer_host, visitor) VALUES "
+    "INSERT INTO clicks (id, code, ts, class, platform, referrer_host, visitor) VALUES "
 )
+# Only rows really inserted come back, so a replayed batch adds nothing to the rollups.
+_INSERT_CLICKS_END = " ON CONFLICT DO NOTHING RETURNING id"
+_ADD_HOURLY = (
+    "INSERT INTO click_hourly (code, hour, class, platform, clicks) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO UPDATE SET clicks = clicks + excluded.clicks"
+)
+_ADD_READER = "INSERT OR IGNORE INTO daily_readers (code, day, visitor) VALUES (?, ?, ?)"
+_MS_PER_HOUR = 3_600_000
+_MS_PER_DAY = 86_400_000
 _CLICK_ROWS_PER_STATEMENT = 1000  # 7,000 parameters, under SQLite's 32,766 limit
 _CLICKS_BUSY_MS = 20
 _CHECKPOINT_EVERY_BATCHES = 25
@@ -127,7 +179,7 @@ def _joined(names: frozenset[str] | None) -> str | None:
     return None if names is None else ",".join(sorted(names))
 
 
-_GROUP_COLUMNS = "id, platform, chat_id, title, lang, settings"
+_GROUP_COLUMNS = "id, platform, chat_id, title, lang, settings, tz"
 _LINK_COLUMNS = (
     "code, url, group_id, sharer_id, created_at, disabled, platforms, anti_red_platforms, "
     "expires_at, max_clicks, human_opens"
@@ -140,7 +192,7 @@ def _group(row: sqlite3.Row) -> Group:
     except (ValueError, TypeError, AttributeError):
         log.warning("group %s has unreadable settings; using defaults", row[0])
         settings = GroupSettings()
-    return Group(row[0], row[1], row[2], row[3], row[4], settings)
+    return Group(row[0], row[1], row[2], row[3], row[4], settings, row[6])
 
 
 def _link(row: sqlite3.Row) -> Link:
@@ -344,8 +396,8 @@ class SqliteStore:
         if link is None:
             return None
         row = await self._one(
-            "SELECT g.title, u.display_name, (SELECT COUNT(*) FROM clicks c "
-            "WHERE c.code = l.code AND c.class = 'human') FROM links l "
+            "SELECT g.title, u.display_name, (SELECT COALESCE(SUM(h.clicks), 0) "
+            "FROM click_hourly h WHERE h.code = l.code AND h.class = 'human') FROM links l "
             "JOIN groups g ON g.id = l.group_id LEFT JOIN users u ON u.id = l.sharer_id "
             "WHERE l.code = ?",
             (code,),
@@ -367,25 +419,35 @@ class SqliteStore:
                 log.warning("sqlite wal checkpoint failed; will try again")
         return added
 
-    def _insert_clicks(self, rows: Sequence[tuple[str | int, ...]]) -> int:
-        """One transaction, one multi-row statement per 1,000 rows; synchronous by design."""
+    def _insert_clicks(self, clicks: Sequence[Click]) -> int:
+        """One transaction: the clicks (one multi-row statement per 1,000), then the hourly
+        and reader rollups of those that were new. Synchronous by design."""
         db = self._clicks_db
         db.execute("BEGIN IMMEDIATE")
         try:
-            before = db.total_changes
-            for start in range(0, len(rows), _CLICK_ROWS_PER_STATEMENT):
-                chunk = rows[start : start + _CLICK_ROWS_PER_STATEMENT]
-                db.execute(
-                    _INSERT_CLICKS + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
-                    list(chain.from_iterable(chunk)),
-                )
-            added = db.total_changes - before
+            inserted: list[str] = []
+            for start in range(0, len(clicks), _CLICK_ROWS_PER_STATEMENT):
+                chunk = clicks[start : start + _CLICK_ROWS_PER_STATEMENT]
+                sql = _INSERT_CLICKS + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                cur = db.execute(sql + _INSERT_CLICKS_END, list(chain.from_iterable(chunk)))
+                inserted += [row[0] for row in cur.fetchall()]
+            if len(inserted) != len(clicks):
+                new = set(inserted)
+                clicks = [c for c in clicks if c.id in new]
+            hourly: Counter[tuple[str, int, str, str]] = Counter(
+                (c.code, c.ts_ms // _MS_PER_HOUR, c.klass, c.platform) for c in clicks
+            )
+            db.executemany(_ADD_HOURLY, [(*key, n) for key, n in hourly.items()])
+            readers = {
+                (c.code, c.ts_ms // _MS_PER_DAY, c.visitor) for c in clicks if c.klass == "human"
+            }
+            db.executemany(_ADD_READER, readers)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        return added
+        return len(clicks)
 
     async def group_stats(self, group_id: int) -> GroupStats:
         group = await self.get_group(group_id)
@@ -394,8 +456,8 @@ class SqliteStore:
         row = await self._one("SELECT COUNT(*) FROM links WHERE group_id = ?", (group_id,))
         counts = {"human": 0, "preview": 0, "bot": 0}
         for klass, count in await self._all(
-            "SELECT c.class, COUNT(*) FROM clicks c JOIN links l ON l.code = c.code "
-            "WHERE l.group_id = ? GROUP BY c.class",
+            "SELECT h.class, SUM(h.clicks) FROM click_hourly h JOIN links l ON l.code = h.code "
+            "WHERE l.group_id = ? GROUP BY h.class",
             (group_id,),
         ):
             counts[str(klass)] = int(count)
@@ -406,6 +468,146 @@ class SqliteStore:
             preview_clicks=counts["preview"],
             bot_clicks=counts["bot"],
         )
+
+    async def period_stats(self, group_id: int, period: Period, *, top: int) -> PeriodStats:
+        group = await self.get_group(group_id)
+        if group is None:
+            raise KeyError(group_id)
+        first_hour, end_hour = period.start_ms // _MS_PER_HOUR, -(-period.end_ms // _MS_PER_HOUR)
+        hours = (group_id, first_hour, end_hour)
+        by_kind = await self._all(
+            "SELECT h.class, h.platform, SUM(h.clicks) FROM click_hourly h "
+            "JOIN links l ON l.code = h.code WHERE l.group_id = ? AND h.hour >= ? AND h.hour < ? "
+            "GROUP BY h.class, h.platform",
+            hours,
+        )
+        totals: Counter[str] = Counter()
+        platforms: Counter[str] = Counter()
+        for klass, platform, count in by_kind:
+            totals[klass] += count
+            if klass == "human":
+                platforms[platform] += count
+        days = period.days
+        per_day = [0] * days
+        for index, count in await self._all(
+            "SELECT (h.hour - ?) / 24, SUM(h.clicks) FROM click_hourly h "
+            "JOIN links l ON l.code = h.code WHERE l.group_id = ? AND h.hour >= ? AND h.hour < ? "
+            "AND h.class = 'human' GROUP BY 1",
+            (first_hour, *hours),
+        ):
+            if 0 <= index < days:
+                per_day[index] += count
+        readers = await self._one(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT r.day, r.visitor FROM daily_readers r "
+            "JOIN links l ON l.code = r.code WHERE l.group_id = ? AND r.day >= ? AND r.day < ?)",
+            (group_id, period.start_ms // _MS_PER_DAY, -(-period.end_ms // _MS_PER_DAY)),
+        )
+        shared = await self._one(
+            "SELECT COUNT(*) FROM links WHERE group_id = ? AND created_at >= ? AND created_at < ?",
+            (group_id, period.start.isoformat(), period.end.isoformat()),
+        )
+        top_links = await self._all(
+            "SELECT l.code, l.url, u.display_name, "
+            "SUM(CASE WHEN h.class = 'human' THEN h.clicks ELSE 0 END) AS human, "
+            "SUM(CASE WHEN h.class = 'preview' THEN h.clicks ELSE 0 END) "
+            "FROM click_hourly h JOIN links l ON l.code = h.code "
+            "LEFT JOIN users u ON u.id = l.sharer_id "
+            "WHERE l.group_id = ? AND h.hour >= ? AND h.hour < ? "
+            "GROUP BY l.code HAVING human > 0 ORDER BY human DESC, l.code LIMIT ?",
+            (*hours, top),
+        )
+        top_sharers = await self._all(
+            "SELECT u.display_name, COUNT(DISTINCT l.code), SUM(h.clicks) AS human "
+            "FROM click_hourly h JOIN links l ON l.code = h.code "
+            "JOIN users u ON u.id = l.sharer_id "
+            "WHERE l.group_id = ? AND h.hour >= ? AND h.hour < ? AND h.class = 'human' "
+            "GROUP BY l.sharer_id ORDER BY human DESC, u.display_name LIMIT ?",
+            (*hours, top),
+        )
+        return PeriodStats(
+            group=group,
+            period=period,
+            links_shared=int(shared[0]) if shared else 0,
+            human=totals["human"],
+            previews=totals["preview"],
+            bots=totals["bot"],
+            unique_readers=int(readers[0]) if readers else 0,
+            per_day=tuple(per_day),
+            top_links=tuple(LinkCount(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in top_links),
+            top_sharers=tuple(SharerCount(r[0], int(r[1]), int(r[2])) for r in top_sharers),
+            platforms=tuple(platforms.most_common()),
+        )
+
+    async def sharer_links(
+        self, group_id: int, sharer_id: int, period: Period, *, top: int
+    ) -> list[LinkCount]:
+        rows = await self._all(
+            "SELECT l.code, l.url, u.display_name, "
+            "COALESCE(SUM(CASE WHEN h.class = 'human' THEN h.clicks END), 0) AS human, "
+            "COALESCE(SUM(CASE WHEN h.class = 'preview' THEN h.clicks END), 0) "
+            "FROM links l LEFT JOIN users u ON u.id = l.sharer_id "
+            "LEFT JOIN click_hourly h ON h.code = l.code AND h.hour >= ? AND h.hour < ? "
+            "WHERE l.group_id = ? AND l.sharer_id = ? "
+            "GROUP BY l.code ORDER BY human DESC, l.created_at DESC LIMIT ?",
+            (
+                period.start_ms // _MS_PER_HOUR,
+                -(-period.end_ms // _MS_PER_HOUR),
+                group_id,
+                sharer_id,
+                top,
+            ),
+        )
+        return [LinkCount(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+    async def set_group_tz(self, group_id: int, tz: str) -> None:
+        await self._one("UPDATE groups SET tz = ? WHERE id = ?", (tz, group_id))
+
+    async def claim_digest(
+        self, group_id: int, period_start: datetime, owner: str, now: datetime, lease: timedelta
+    ) -> bool:
+        """Take the (group, period) digest for sending: True for exactly one caller, until
+        it is sent; a failed run, or one whose sender vanished past `lease`, can be taken again."""
+        row = await self._one(
+            "INSERT INTO digest_runs (group_id, period_start, status, claimed_by, claimed_at) "
+            "VALUES (?, ?, 'sending', ?, ?) ON CONFLICT (group_id, period_start) DO UPDATE SET "
+            "status = 'sending', claimed_by = excluded.claimed_by, "
+            "claimed_at = excluded.claimed_at, attempts = digest_runs.attempts + 1 "
+            "WHERE digest_runs.status = 'failed' "
+            "OR (digest_runs.status = 'sending' AND digest_runs.claimed_at < ?) "
+            "RETURNING group_id",
+            (
+                group_id,
+                period_start.astimezone(UTC).isoformat(),
+                owner,
+                now.astimezone(UTC).isoformat(),
+                (now - lease).astimezone(UTC).isoformat(),
+            ),
+        )
+        return row is not None
+
+    async def finish_digest(
+        self, group_id: int, period_start: datetime, owner: str, now: datetime, error: str | None
+    ) -> None:
+        """Mark a claimed run sent, or failed (`error`) so a later attempt may take it."""
+        await self._one(
+            "UPDATE digest_runs SET status = ?, sent_at = ?, error = ? "
+            "WHERE group_id = ? AND period_start = ? AND claimed_by = ?",
+            (
+                "failed" if error else "sent",
+                None if error else now.astimezone(UTC).isoformat(),
+                error,
+                group_id,
+                period_start.astimezone(UTC).isoformat(),
+                owner,
+            ),
+        )
+
+    async def digest_status(self, group_id: int, period_start: datetime) -> str | None:
+        row = await self._one(
+            "SELECT status FROM digest_runs WHERE group_id = ? AND period_start = ?",
+            (group_id, period_start.astimezone(UTC).isoformat()),
+        )
+        return None if row is None else str(row[0])
 
     async def find_groups(self, name: str | None) -> list[Group]:
         sql = f"SELECT {_GROUP_COLUMNS} FROM groups"  # noqa: S608 - constant columns
