@@ -344,6 +344,26 @@ class TelegramAdapter:
                 log.warning("telegram send failed (attempt %d): %s", attempt, type(e).__name__)
                 await asyncio.sleep(0.5 * 2 ** (attempt - 1))
 
+    async def post_photo(self, chat_id: str, image: ReplyImage, caption: str = "") -> None:
+        """Post a photo to a chat on the bot's own initiative (digests), not as a reply.
+        `caption` must fit Telegram's 1,024 characters (`fits_caption`)."""
+        bot = self.application.bot
+        await self._call(
+            lambda: bot.send_photo(
+                int(chat_id), photo=image.png, caption=caption or None, filename=image.filename
+            )
+        )
+
+    async def post_text(self, chat_id: str, text: str) -> None:
+        """Post text to a chat on the bot's own initiative, split at Telegram's 4,096."""
+        bot = self.application.bot
+        for chunk in split_text(text, MessageLimit.MAX_TEXT_LENGTH):
+            await self._call(
+                lambda chunk=chunk: bot.send_message(  # type: ignore[misc]
+                    int(chat_id), chunk, link_preview_options=self._preview_options()
+                )
+            )
+
     async def _send(self, message: Message, reply: Reply) -> None:
         bot = self.application.bot
         chat_id = message.chat_id
@@ -387,6 +407,10 @@ class TelegramAdapter:
                         chat_id, media, reply_parameters=thread
                     )
                 )
+
+
+def fits_caption(text: str) -> bool:
+    return utf16_len(text) <= MessageLimit.CAPTION_LENGTH
 
 
 def _media_groups(images: list[ReplyImage]) -> list[list[ReplyImage]]:

@@ -95,6 +95,25 @@ class WeComConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestConfig:
+    """The weekly digest: sent once per group and week, however many processes run."""
+
+    enabled: bool = True
+    # A process that was down at a group's digest time sends it on start within this window.
+    grace_hours: int = 24
+    font_path: str = ""  # a CJK-capable TTF/OTF/TTC for chart labels; else common paths
+    # A run claimed but not finished within this lease (its process died) may be taken again.
+    lease_minutes: int = 10
+    retry_attempts: int = 3
+    retry_backoff_seconds: int = 30  # doubles after each failed attempt
+
+    @property
+    def retry_backoff_total(self) -> int:
+        """Seconds one run may spend waiting between its attempts."""
+        return self.retry_backoff_seconds * ((1 << (self.retry_attempts - 1)) - 1)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
@@ -103,6 +122,7 @@ class Config:
     console: ConsoleConfig = ConsoleConfig()
     telegram: TelegramConfig = TelegramConfig()
     wecom: WeComConfig = WeComConfig()
+    digest: DigestConfig = DigestConfig()
 
 
 def _networks(values: list[Any]) -> tuple[str, ...]:
@@ -140,7 +160,7 @@ def _positive(section: str, key: str, value: int, *, low: int = 1, high: int = 1
 
 
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
-    known = {"server", "storage", "links", "clicks", "console", "telegram", "wecom"}
+    known = {"server", "storage", "links", "clicks", "console", "telegram", "wecom", "digest"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown config section [{unknown[0]}]")
@@ -219,7 +239,48 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         links=links,
         clicks=clicks,
         console=console,
+        digest=_digest(_table(data, "digest")),
     )
+
+
+def _digest(t: Mapping[str, Any]) -> DigestConfig:
+    d = DigestConfig()
+    config = DigestConfig(
+        enabled=_get(t, "digest", "enabled", bool, d.enabled),
+        grace_hours=_positive(
+            "digest", "grace_hours", _get(t, "digest", "grace_hours", int, d.grace_hours), high=168
+        ),
+        font_path=_get(t, "digest", "font_path", str, d.font_path),
+        lease_minutes=_positive(
+            "digest",
+            "lease_minutes",
+            _get(t, "digest", "lease_minutes", int, d.lease_minutes),
+            high=1440,
+        ),
+        retry_attempts=_positive(
+            "digest",
+            "retry_attempts",
+            _get(t, "digest", "retry_attempts", int, d.retry_attempts),
+            high=10,
+        ),
+        retry_backoff_seconds=_positive(
+            "digest",
+            "retry_backoff_seconds",
+            _get(t, "digest", "retry_backoff_seconds", int, d.retry_backoff_seconds),
+            low=0,
+            high=3600,
+        ),
+    )
+    if config.font_path and not Path(config.font_path).is_file():
+        raise ConfigError(f"digest.font_path is not a file: {config.font_path!r}")
+    if config.retry_backoff_total >= config.lease_minutes * 60:
+        # Past the lease another process may take the run over while this one still retries.
+        raise ConfigError(
+            f"digest.lease_minutes ({config.lease_minutes}) must be longer than the retries' "
+            f"waits ({config.retry_backoff_total} s from retry_attempts and "
+            "retry_backoff_seconds)"
+        )
+    return config
 
 
 def _telegram(t: Mapping[str, Any], env: Mapping[str, str]) -> TelegramConfig:

@@ -11,6 +11,8 @@ import logging
 from bot.bindings import BindingReplies
 from bot.commands import ParsedCommand, Router, parse_command
 from bot.context import Context
+from bot.dashboard import DashboardReplies
+from bot.digest import DigestReplies
 from bot.errors import UserError
 from bot.i18n import DEFAULT_LANG, translate
 from bot.links import LinkReplies
@@ -32,6 +34,8 @@ class Core:
         stats: StatsReplies,
         bindings: BindingReplies,
         settings: SettingsReplies,
+        digest: DigestReplies,
+        dashboard: DashboardReplies,
         *,
         default_lang: str = DEFAULT_LANG,
     ) -> None:
@@ -53,6 +57,8 @@ class Core:
         self.router.add(settings.block_command, "block", "屏蔽")
         self.router.add(settings.unblock_command, "unblock", "解除屏蔽")
         self.router.add(settings.delete_command, "delete", "del", "删除")
+        self.router.add(digest.digest_command, "digest", "周报")
+        self.router.add(dashboard.dashboard_command, "dashboard", "看板")
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         try:

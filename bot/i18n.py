@@ -21,7 +21,8 @@ _CATALOG: dict[str, dict[str, str]] = {
             "命令：\n"
             "/short <网址> 生成短链接\n"
             "/qr <文字或网址> 生成二维码\n"
-            "/stats 本群的链接数和点击数\n"
+            "/stats [7d|30d] 本群统计 · /top 热门链接 · /mine 我分享的链接\n"
+            "/dashboard 本群的网页看板 · /digest 每周周报（管理员可设置时间）\n"
             "/settings 本群的规则（管理员可修改：平台、防红、有效期、自动缩短、语言）\n"
             "/short <网址> 平台=微信,手机 有效期=7天 次数=100 （管理员：单个链接的规则）\n"
             "/block <域名> 本群禁止缩短该域名 · /delete <短码> 删除链接（管理员）\n"
@@ -35,7 +36,8 @@ _CATALOG: dict[str, dict[str, str]] = {
             "Commands:\n"
             "/short <url> make a short link\n"
             "/qr <text or url> make a QR code\n"
-            "/stats links and clicks in this group\n"
+            "/stats [7d|30d] this group's numbers · /top most opened · /mine your links\n"
+            "/dashboard the group's web dashboard · /digest the weekly digest (admins set it)\n"
             "/settings this group's rules (admins change: platforms, antired, expiry, "
             "auto, lang)\n"
             "/short <url> platforms=wechat,mobile expires=7d max=100 (admins: one link's rules)\n"
@@ -166,6 +168,141 @@ _CATALOG: dict[str, dict[str, str]] = {
     "mine_nothing": {
         "zh-CN": "你还没有在本群分享过链接。",
         "en": "You haven't shared a link in this group yet.",
+    },
+    # -- weekly digest (bot/digest.py) --
+    "digest_title": {
+        "zh-CN": "📊 {title} 周报 · {dates}",
+        "en": "📊 {title} weekly digest · {dates}",
+    },
+    "digest_so_far_title": {
+        "zh-CN": "📊 {title} 本周至今（预览）· {dates}",
+        "en": "📊 {title} this week so far (preview) · {dates}",
+    },
+    "digest_numbers": {
+        "zh-CN": (
+            "分享 {links} 个链接，真人打开 {human} 次，独立读者 {readers}；"
+            "另有链接预览 {previews} 次、机器人 {bots} 次。"
+        ),
+        "en": (
+            "{links} links shared, {human} human opens, {readers} unique readers; "
+            "plus {previews} link previews and {bots} bots."
+        ),
+    },
+    "digest_changes": {
+        "zh-CN": "较上周：链接 {links}，打开 {human}，读者 {readers}",
+        "en": "vs last week: links {links}, opens {human}, readers {readers}",
+    },
+    "digest_changes_so_far": {
+        "zh-CN": "较上周同期：链接 {links}，打开 {human}，读者 {readers}",
+        "en": "vs this time last week: links {links}, opens {human}, readers {readers}",
+    },
+    "digest_change_new": {"zh-CN": "新", "en": "new"},
+    "digest_quiet": {
+        "zh-CN": "这一周很安静：没有分享新链接，也没有人打开链接。下周见！",
+        "en": "A quiet week: no new links, and nobody opened one. See you next week!",
+    },
+    "digest_quiet_so_far": {
+        "zh-CN": "本周到目前为止还很安静：没有分享新链接，也没有人打开链接。",
+        "en": "Quiet so far this week: no new links, and nobody opened one.",
+    },
+    "digest_top_links": {"zh-CN": "热门链接：", "en": "Top links:"},
+    "digest_link_line": {
+        "zh-CN": "{index}. {short} {human} 次 · {sharer}\n   {url}",
+        "en": "{index}. {short} {human} opens · {sharer}\n   {url}",
+    },
+    "digest_top_sharers": {"zh-CN": "分享达人：", "en": "Top sharers:"},
+    "digest_sharer_line": {
+        "zh-CN": "{index}. {name}：{links} 个链接被打开 {human} 次",
+        "en": "{index}. {name}: {links} links, {human} opens",
+    },
+    "digest_platforms": {"zh-CN": "打开平台：{mix}", "en": "Opened on: {mix}"},
+    "digest_chart_subtitle": {
+        "zh-CN": "每日真人打开 · {dates}",
+        "en": "Human opens per day · {dates}",
+    },
+    "digest_chart_footer": {
+        "zh-CN": "真人打开 {human} · 预览 {previews} · 独立读者 {readers} · 较上周 {change}",
+        "en": "{human} human opens · {previews} previews · {readers} unique readers · "
+        "{change} vs last week",
+    },
+    "digest_chart_alt": {"zh-CN": "周报图表", "en": "digest chart"},
+    "digest_weekdays": {
+        "zh-CN": "周一,周二,周三,周四,周五,周六,周日",
+        "en": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
+    },
+    "digest_month_names": {
+        "zh-CN": "1月,2月,3月,4月,5月,6月,7月,8月,9月,10月,11月,12月",
+        "en": "Jan,Feb,Mar,Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec",
+    },
+    "digest_date": {"zh-CN": "{month_name}{day}日", "en": "{month_name} {day}"},
+    "digest_next": {"zh-CN": "{date}（{weekday}）{time}", "en": "{weekday} {date}, {time}"},
+    "digest_show_on": {
+        "zh-CN": "周报：开。每{weekday} {time}（{tz}）发到本群，下一期 {next}。",
+        "en": "Weekly digest: on, every {weekday} at {time} ({tz}); the next one {next}.",
+    },
+    "digest_show_off": {
+        "zh-CN": "周报：关（原定每{weekday} {time}，{tz}）。",
+        "en": "Weekly digest: off (was every {weekday} at {time}, {tz}).",
+    },
+    "digest_usage": {
+        "zh-CN": (
+            "管理员可用：digest on|off · digest 周一 09:00 · digest tz Asia/Shanghai · "
+            "digest now（预览本周至今）"
+        ),
+        "en": (
+            "Admins: digest on|off · digest mon 09:00 · digest tz Europe/Berlin · "
+            "digest now (this week so far)"
+        ),
+    },
+    "digest_time_invalid": {
+        "zh-CN": "没看懂“{text}”。例如：digest 周一 09:00、digest fri 18:30",
+        "en": 'Couldn\'t read "{text}". For example: digest mon 09:00 or digest 周五 18:30',
+    },
+    "digest_tz_invalid": {
+        "zh-CN": "不认识的时区“{tz}”。请用 IANA 名称，例如 Asia/Shanghai、Europe/Berlin。",
+        "en": 'Unknown timezone "{tz}". Use an IANA name such as Asia/Shanghai or Europe/Berlin.',
+    },
+    "digest_operator_off": {
+        "zh-CN": "（本服务的运营者关闭了周报，暂不会发送。）",
+        "en": "(The operator of this service has turned digests off; none are sent.)",
+    },
+    "digest_unbound_hint": {
+        "zh-CN": (
+            "⚠️ 本群还没有绑定群机器人，周报发不出来。管理员：群设置 → 群机器人 → 添加机器人，"
+            "复制它的 Webhook 地址，然后发送 bind <Webhook 地址>。"
+        ),
+        "en": (
+            "⚠️ No group robot is bound here, so digests cannot be posted. Admins: group "
+            "settings → group robots → add a robot, copy its webhook address, then send "
+            "bind <webhook URL>."
+        ),
+    },
+    # The web dashboard (bot/dashboard.py).
+    "dashboard_link": {
+        "zh-CN": (
+            "📊 本群看板（最近 {days} 天：真人打开 {human} 次，独立读者 {readers}）：\n{url}\n"
+            "链接有效期至 {expires}，群成员都能查看；请勿转发到群外。"
+        ),
+        "en": (
+            "📊 This group's dashboard (last {days} days: {human} human opens, {readers} "
+            "unique readers):\n{url}\n"
+            "The link works until {expires} for anyone in the group; please don't share it "
+            "outside."
+        ),
+    },
+    "dashboard_no_secret": {
+        "zh-CN": (
+            "看板还没有开启：请运营者在配置文件中设置 server.secret（或环境变量 SUO_SECRET），"
+            "用于签名看板链接。"
+        ),
+        "en": (
+            "The dashboard is not available yet: the operator must set server.secret in the "
+            "config file (or the SUO_SECRET environment variable) to sign dashboard links."
+        ),
+    },
+    "dashboard_usage": {
+        "zh-CN": "用法：/dashboard [7d|30d]（默认最近 7 天）",
+        "en": "Usage: /dashboard [7d|30d] (the last 7 days by default)",
     },
     "admin_only": {
         "zh-CN": "只有群管理员可以使用这个命令。",

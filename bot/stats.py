@@ -80,6 +80,10 @@ class StatsReplies:
             ]
         if stats.platforms:
             lines.append(ctx.t("stats_platforms", mix=platform_mix(stats, ctx.lang)))
+        if ctx.group.platform == "wecom" and ctx.is_admin:
+            binding = await self._store.webhook_for(ctx.group.id)
+            if binding is None or binding.invalid_since is not None:
+                lines.append(ctx.t("digest_unbound_hint"))
         return [Reply("\n".join(lines))]
 
     def _link_lines(self, ctx: Context, links: tuple[LinkCount, ...]) -> list[str]:

@@ -13,21 +13,33 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from adapters.digests import ConsoleDigests, TelegramDigests, WeComDigests
 from adapters.telegram import TelegramAdapter
 from adapters.wecom import WeComAdapter
+from adapters.wecom_webhook import WeComGroupPusher, WeComWebhook
 from bot.bindings import BindingReplies
+from bot.chart import ChartFonts
 from bot.clock import Clock, utc_now
 from bot.config import Config
 from bot.core import Core
+from bot.dashboard import DashboardLinks, DashboardReplies
+from bot.digest import DigestReplies, DigestWriter
 from bot.links import LinkReplies, Shortener
+from bot.model import Group
 from bot.photos import PhotoReplies
+from bot.scheduler import DigestChannel, DigestScheduler, DigestService
 from bot.settings import SettingsReplies
 from bot.stats import StatsReplies
 from bot.storage import Store, open_store
 from redirector.app import REDIRECTS, create_app, install_fast_path
 from redirector.clicks import ClickRecorder
+from redirector.dashboard import add_dashboard_routes
 
 log = logging.getLogger(__name__)
+
+
+def dashboard_links(config: Config) -> DashboardLinks:
+    return DashboardLinks(config.server.secret, config.server.public_url)
 
 
 @dataclass(slots=True)
@@ -40,6 +52,7 @@ class Suo:
     clock: Clock
     telegram: TelegramAdapter | None = None
     wecom: WeComAdapter | None = None
+    digests: DigestScheduler | None = None
     _http: aiohttp.ClientSession | None = None
     link_caches: list[dict[str, Any]] = field(default_factory=list)  # each redirector app's
 
@@ -74,6 +87,15 @@ class Suo:
         shortener = Shortener(
             store, config.links, config.server.public_url, clock, on_rules_changed=forget_rules
         )
+        writer = DigestWriter(
+            store, config.server.public_url, ChartFonts.find(config.digest.font_path)
+        )
+        schedulers: list[DigestScheduler] = []  # built after the adapters the core feeds
+
+        async def schedule_changed(group: Group) -> None:
+            for scheduler in schedulers:
+                await scheduler.reschedule(group)
+
         core = Core(
             store,
             LinkReplies(shortener),
@@ -81,6 +103,14 @@ class Suo:
             StatsReplies(store, clock, config.server.public_url),
             BindingReplies(store, clock),
             SettingsReplies(store, clock, config.server.public_url, on_rules_changed=forget_rules),
+            DigestReplies(
+                store,
+                writer,
+                clock,
+                enabled=config.digest.enabled,
+                on_schedule_changed=schedule_changed,
+            ),
+            DashboardReplies(store, dashboard_links(config), clock),
             default_lang=config.console.lang,
         )
         recorder = ClickRecorder(
@@ -97,7 +127,28 @@ class Suo:
         suo.link_caches = link_caches
         if config.wecom.enabled:
             suo.wecom = WeComAdapter(core, config.wecom, session=suo.http)
+        if config.digest.enabled:
+            suo.digests = DigestScheduler(
+                DigestService(store, writer, suo._digest_channels(), clock, config.digest),
+                store,
+                clock,
+                config.digest,
+            )
+            schedulers.append(suo.digests)
         return suo
+
+    def _digest_channels(self) -> dict[str, DigestChannel]:
+        channels: dict[str, DigestChannel] = {}
+        if self.telegram is not None:
+            channels["telegram"] = TelegramDigests(self.telegram)
+        if self.wecom is not None:
+            webhook = WeComWebhook(self.http, self.config.wecom.webhook_base_url)
+            pusher = WeComGroupPusher(self.store, webhook, self.clock)
+            channels["wecom"] = WeComDigests(self.store, pusher)
+        if not self.has_platform:
+            chart_dir = Path(self.config.console.qr_dir)
+            channels["console"] = ConsoleDigests(lambda text: print(text, flush=True), chart_dir)
+        return channels
 
     @property
     def has_platform(self) -> bool:
@@ -119,6 +170,8 @@ class Suo:
             clock=self.clock,
         )
         self.link_caches.append(app[REDIRECTS].cache)
+        # Mounted even without a secret: every token then gets the 403 page.
+        add_dashboard_routes(app, self.store, dashboard_links(self.config), self.clock)
         self._mount_webhooks(app)
         return app
 
@@ -146,8 +199,12 @@ class Suo:
     async def start_adapters(self) -> None:
         if self.telegram is not None:
             await self.telegram.start()
+        if self.digests is not None:
+            await self.digests.start()
 
     async def stop_adapters(self) -> None:
+        if self.digests is not None:
+            await self.digests.stop()
         if self.telegram is not None:
             try:
                 await self.telegram.stop()

@@ -121,7 +121,7 @@ async def test_a_replayed_batch_adds_nothing(
 async def test_stats_top_and_mine_in_chat(
     suo: Suo, seeded: tuple[Group, dict[str, str], list[Click]]
 ) -> None:
-    group, codes, _ = seeded
+    _, codes, _ = seeded
 
     async def ask(text: str, user: str = "alice") -> str:
         (reply,) = await suo.core.handle(group_message(text, chat="g1", user=user))
