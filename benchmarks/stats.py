@@ -185,6 +185,17 @@ async def main_async(args: argparse.Namespace, db: Path, *, fresh: bool) -> int:
                 return build_digest(group, week, this_week, last_week)
 
             worst.append(await timed("build_digest (reads both weeks)", args.repeat, digest))
+            from bot.chart import ChartFonts
+            from bot.digest import DigestWriter
+
+            writer = DigestWriter(suo.store, "https://suo.run", ChartFonts.find())
+            worst.append(
+                await timed(
+                    "digest written: text + chart PNG",
+                    args.repeat,
+                    lambda: writer.week_before(group, NOW),
+                )
+            )
         print()
         ok = max(worst) <= TARGET_MS
         print(f"every operation's slowest run {'within' if ok else 'OVER'} {TARGET_MS:.0f} ms")
