@@ -88,7 +88,7 @@ async def seed(suo: Suo, clicks: int, links: int, groups: int) -> int:
             platform = rng.choice(PLATFORMS) if klass is ClickClass.HUMAN else klass.value
             batch.append(
                 Click(
-                    f"s{made}",
+                    made + 1,
                     code,
                     start_ms + rng.randrange(span_ms),
                     klass,

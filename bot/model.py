@@ -172,11 +172,11 @@ class Click(NamedTuple):
     """One request for a short link, in the clicks table's column order.
 
     A tuple, not a dataclass: the redirector builds thousands a second and the store binds
-    it as a row as is. `ts_ms` is epoch milliseconds (UTC); `id` makes a replayed batch
-    idempotent.
+    it as a row as is. `ts_ms` is epoch milliseconds (UTC); `id` (the recorder's writer
+    number << 32 | its sequence) makes a replayed batch idempotent.
     """
 
-    id: str
+    id: int
     code: str
     ts_ms: int
     klass: ClickClass

@@ -32,8 +32,9 @@ _STORE_ATTEMPTS = 3
 # What the redirect path hands over, held in memory only until the next flush: click id,
 # code, epoch ms, class, platform, User-Agent, IP, Referer. A plain tuple: it is built on the
 # hot path.
-Visit = tuple[str, str, int, ClickClass, str, str, str, str]
+Visit = tuple[int, str, int, ClickClass, str, str, str, str]
 _MS_PER_DAY = 86_400_000
+_new_click = tuple.__new__
 _EPOCH = date(1970, 1, 1)
 
 
@@ -77,8 +78,12 @@ def click_from_json(line: str) -> Click:
         ts_ms = int(d["ts_ms"])
     else:  # spilled by a version that wrote ISO times
         ts_ms = round(datetime.fromisoformat(d["ts"]).timestamp() * 1000)
+    click_id = d["id"]
+    if isinstance(click_id, str):  # spilled by a version with text ids
+        digest = hashlib.blake2b(click_id.encode(), digest_size=8).digest()
+        click_id = int.from_bytes(digest, "big") >> 1
     return Click(
-        id=d["id"],
+        id=click_id,
         code=d["code"],
         ts_ms=ts_ms,
         klass=ClickClass(d["class"]),
@@ -113,9 +118,11 @@ class ClickRecorder:
         self._spill_waiting = False
         self._stopping = False
         # Ids are fixed when a click arrives, so a batch re-queued or replayed after an
-        # interruption is recognised by the store instead of counted twice.
-        self._id_prefix = secrets.token_hex(8)
-        self._sequence = itertools.count()
+        # interruption is recognised by the store instead of counted twice: writer << 32 |
+        # sequence, the writer number taken from the store at start. Until then (or when the
+        # store is down at start) a random writer from a range the store never hands out.
+        self._clock = clock
+        self._ids = itertools.count(((1 << 30) | secrets.randbits(29)) << 32)
         self.stored = 0
         self.spilled = 0
 
@@ -133,13 +140,20 @@ class ClickRecorder:
         referrer: str,
     ) -> None:
         """Called on the redirect path: O(1), no I/O."""
-        visit_id = f"{self._id_prefix}{next(self._sequence):x}"
         ts_ms = int(self._epoch() * 1000)
-        self._pending.append((visit_id, code, ts_ms, klass, platform, user_agent, ip, referrer))
+        self._pending.append(
+            (next(self._ids), code, ts_ms, klass, platform, user_agent, ip, referrer)
+        )
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
     async def start(self) -> None:
+        try:
+            writer = await self._store.new_click_writer(self._clock())
+        except Exception as e:
+            log.warning("no click writer number from the store (%s); using a random one", e)
+        else:
+            self._ids = itertools.count(writer << 32)
         await self.replay_spill()
         self._task = asyncio.create_task(self._run(), name="click-recorder")
 
@@ -183,16 +197,17 @@ class ClickRecorder:
             salts[day] = await self._salt_for(_EPOCH + timedelta(days=day))
         # A reader who clicks again within a batch gets the same hash without rehashing.
         visitors: dict[tuple[int, str, str], str] = {}
-        clicks = []
+        clicks: list[Click] = []
+        append = clicks.append
         for visit_id, code, ts_ms, klass, platform, user_agent, ip, referrer in visits:
             day = ts_ms // _MS_PER_DAY
-            visitor = visitors.get((day, ip, user_agent))
+            key = (day, ip, user_agent)
+            visitor = visitors.get(key)
             if visitor is None:
-                visitor = visitor_hash(salts[day], ip, user_agent)
-                visitors[day, ip, user_agent] = visitor
-            clicks.append(
-                Click(visit_id, code, ts_ms, klass, platform, referrer_host(referrer), visitor)
-            )
+                visitor = visitors[key] = visitor_hash(salts[day], ip, user_agent)
+            host = referrer_host(referrer) if referrer else ""
+            # tuple.__new__ is Click(...) without the Python-level __new__ namedtuple adds.
+            append(_new_click(Click, (visit_id, code, ts_ms, klass, platform, host, visitor)))
         return clicks
 
     async def flush(self) -> None:

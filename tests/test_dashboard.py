@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -45,6 +46,7 @@ ZH = "zh-CN,zh;q=0.9"
 EN = "en-US,en;q=0.9"
 TITLE = "读书会 <script>alert(1)</script> & 朋友"
 ROUTE = "/dashboard/{token}"
+CLICK_IDS = itertools.count(1)
 EVIL_URL = 'https://evil.example/"><script>alert(2)</script>'
 
 
@@ -236,7 +238,7 @@ def clicks(
     code: str, ts_ms: int, klass: ClickClass, platform: str, visitors: list[str]
 ) -> list[Click]:
     return [
-        Click(f"{code}-{ts_ms}-{klass}-{i}", code, ts_ms + i, klass, platform, "", visitor)
+        Click(next(CLICK_IDS), code, ts_ms + i, klass, platform, "", visitor)
         for i, visitor in enumerate(visitors)
     ]
 

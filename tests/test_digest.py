@@ -107,7 +107,7 @@ async def seed_week(store: Store, platform: str = "console", chat: str = "reader
     clicks: list[Click] = []
 
     def add(code: str, when: datetime, klass: ClickClass, platform: str, visitor: str) -> None:
-        clicks.append(Click(f"c{len(clicks)}", code, ms(when), klass, platform, "", visitor))
+        clicks.append(Click(len(clicks) + 1, code, ms(when), klass, platform, "", visitor))
 
     human = ClickClass.HUMAN
     # This week, human opens by local day (noon, so on the same UTC day) and visitor.
@@ -743,7 +743,9 @@ async def test_telegram_digest_over_the_caption_limit_is_a_photo_then_the_text(
         code = f"long{n:03d}"
         url = f"https://example.com/{'很长的路径' * 20}/{n}"
         await suo.store.create_link(code, url, group.id, sharer, at(16))
-        clicks.append(Click(f"k{n}", code, ms(at(17)), ClickClass.HUMAN, "wechat", "", f"v{n}"))
+        clicks.append(
+            Click(100_000 + n, code, ms(at(17)), ClickClass.HUMAN, "wechat", "", f"v{n}")
+        )
     await suo.store.add_clicks(clicks)
     clock.now = FIRE + timedelta(minutes=1)
     await suo.start_adapters()

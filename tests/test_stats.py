@@ -38,7 +38,7 @@ class Seed:
         self, code: str, at: datetime, klass: ClickClass, platform: str, visitor: str
     ) -> Click:
         self.n += 1
-        return Click(f"seed{self.n}", code, ms(at), klass, platform, "", visitor)
+        return Click(self.n, code, ms(at), klass, platform, "", visitor)
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ async def test_a_replayed_batch_adds_nothing(
     group, _, clicks = seeded
     before = await suo.store.period_stats(group.id, WEEK, top=5)
     assert await suo.store.add_clicks(clicks[:5]) == 0
-    half_new = [*clicks[5:8], Click("fresh1", clicks[0].code, clicks[0].ts_ms, H, "ios", "", "v7")]
+    half_new = [*clicks[5:8], Click(10_001, clicks[0].code, clicks[0].ts_ms, H, "ios", "", "v7")]
     assert await suo.store.add_clicks(half_new) == 1
     after = await suo.store.period_stats(group.id, WEEK, top=5)
     assert (after.human, after.previews, after.unique_readers) == (

@@ -131,6 +131,10 @@ class Store(Protocol):
 
     async def is_group_admin(self, group_id: int, user_row_id: int) -> bool: ...
 
+    async def new_click_writer(self, at: datetime) -> int:
+        """A number no other click recorder has had (click ids are writer << 32 | sequence)."""
+        ...
+
     async def daily_salt(self, day: date) -> bytes:
         """The visitor-hash salt for `day`, created on first use; older salts are deleted."""
         ...
