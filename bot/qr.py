@@ -5,6 +5,7 @@ Both directions are CPU-bound and synchronous; callers run them in `asyncio.to_t
 
 from __future__ import annotations
 
+import atexit
 import functools
 import io
 import itertools
@@ -209,6 +210,16 @@ def _qr_formats() -> zxingcpp.BarcodeFormats:
 
 _QR_FORMATS = _qr_formats()
 _REGULAR_QR = zxingcpp.BarcodeFormat.QRCode
+
+
+@atexit.register
+def _drop_zxing_objects() -> None:
+    """Release the module's zxing-cpp objects before interpreter teardown: held until then,
+    nanobind prints a page of "leaked instance" warnings when the process exits."""
+    global _QR_FORMATS
+    del _QR_FORMATS
+
+
 # Larger images gain nothing from upscaling (zxing-cpp already searches a pyramid of
 # downscaled copies) and would cost tens of milliseconds per attempt.
 _UPSCALE_UP_TO = 1000
