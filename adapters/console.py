@@ -130,7 +130,7 @@ class ConsoleChat:
         for image in reply.images:
             path = self._qr_dir / image.filename
             await asyncio.to_thread(self._save, path, image.png)
-            self._write(f"     QR: {path}")
+            self._write(f"     {'QR' if image.kind == 'qr' else 'chart'}: {path}")
 
     def _save(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ class TelegramDigests:
         telegram, chat_id = self._telegram, group.chat_id
         if chart is None:
             return [_unless_removed(lambda: telegram.post_text(chat_id, text))]
-        image = ReplyImage(chart, "digest.png", group.title)
+        image = ReplyImage(chart, "digest.png", group.title, "chart")
         if fits_caption(text):
             return [_unless_removed(lambda: telegram.post_photo(chat_id, image, text))]
         # Over the 1,024-character caption limit: the chart under the title, then the text.

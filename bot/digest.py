@@ -516,5 +516,5 @@ class DigestReplies:
             text += "\n\n" + hint
         images: tuple[ReplyImage, ...] = ()
         if written.chart is not None:
-            images = (ReplyImage(written.chart, "digest.png", ctx.t("digest_chart_alt")),)
+            images = (ReplyImage(written.chart, "digest.png", ctx.t("digest_chart_alt"), "chart"),)
         return [Reply(text, images)]

@@ -64,6 +64,7 @@ class ReplyImage:
     png: bytes = field(repr=False)
     filename: str
     alt: str
+    kind: str = "qr"  # or "chart": how a text-only surface (the console) names the file
 
 
 @dataclass(frozen=True, slots=True)

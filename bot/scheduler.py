@@ -94,6 +94,8 @@ class DigestService:
         self._sleep = sleep
         # Failed runs per (group, week) in this process: the sweep gives up after as many
         # runs as a run has attempts, so a send that can never work stops within the hour.
+        # The store enforces the same bound across processes (claim_digest's max_runs); this
+        # only spares asking it.
         self._failed_runs: Counter[tuple[int, datetime]] = Counter()
 
     def schedulable(self, group: Group) -> bool:
@@ -138,7 +140,9 @@ class DigestService:
                 "digest not sent, no channel platform=%s chat=%s", group.platform, group.chat_id
             )
             return RunOutcome.NO_CHANNEL
-        if not await self._store.claim_digest(group.id, week, self.owner, now, self._lease):
+        if not await self._store.claim_digest(
+            group.id, week, self.owner, now, self._lease, max_runs=self._attempts
+        ):
             return RunOutcome.TAKEN
         error = await self._send(group, fire, channel)
         await self._store.finish_digest(group.id, week, self.owner, self._clock(), error)

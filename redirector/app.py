@@ -280,6 +280,11 @@ class RedirectHandlers:
         return web.json_response({"status": "ok", "pending_clicks": self.recorder.pending})
 
 
+async def _no_favicon(request: web.Request) -> web.StreamResponse:
+    """Browsers ask on every page; an empty answer they may cache beats a 404 page."""
+    return web.Response(status=204, headers={"Cache-Control": "public, max-age=604800"})
+
+
 REDIRECTS = web.AppKey("redirects", RedirectHandlers)
 _CODE_PATH = re.compile(f"/({CODE_PATTERN})")
 _APP_PATHS = frozenset({"healthz"})  # routes of the app that look like codes
@@ -346,6 +351,7 @@ def create_app(
 
     app.cleanup_ctx.append(recording)
     app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/favicon.ico", _no_favicon)
     app.router.add_get(f"/{{code:{CODE_PATTERN}}}.png", handlers.qr_png)
     app.router.add_get(f"/{{code:{CODE_PATTERN}}}+", handlers.info)
     app.router.add_get(f"/{{code:{CODE_PATTERN}}}", handlers.redirect)

@@ -621,6 +621,25 @@ async def test_the_sweep_gives_up_on_a_send_that_never_works(
     assert channel.attempts == 9  # three runs of three attempts, then no more
 
 
+async def test_two_processes_together_give_up_after_the_same_number_of_runs(
+    suo: Suo, clock: FakeClock, fonts: ChartFonts
+) -> None:
+    """The bound on runs is kept in the database: a second process sweeping the same failed
+    digest does not start the count over."""
+    seeded = await seed_week(suo.store)
+    clock.now = FIRE
+    channel = RecordingChannel(failures=1000)
+    a = service_for(suo.store, clock, channel, fonts, owner="process-a")
+    b = service_for(suo.store, clock, channel, fonts, owner="process-b")
+    outcomes = [(await a.run_due(clock()))[seeded.group.id]]
+    for minutes in range(10, 70, 10):
+        clock.now = FIRE + timedelta(minutes=minutes)
+        service = b if minutes % 20 else a
+        outcomes.append((await service.run_due(clock(), retry_only=True))[seeded.group.id])
+    assert outcomes.count(RunOutcome.FAILED) == 3  # retry_attempts runs in all, not per process
+    assert channel.attempts == 9
+
+
 async def test_a_group_nothing_can_reach_is_not_claimed(
     suo: Suo, clock: FakeClock, fonts: ChartFonts
 ) -> None:

@@ -261,3 +261,9 @@ async def test_readers_behind_a_trusted_proxy_are_told_apart(
     rows = await clicks_rows(config)
     assert len(rows) == 4
     assert len({r[4] for r in rows}) == distinct_readers
+
+
+async def test_health_and_favicon_need_no_link(client: TestClient) -> None:
+    assert (await client.get("/healthz")).status == 200
+    favicon = await client.get("/favicon.ico")
+    assert favicon.status == 204 and "max-age" in favicon.headers["Cache-Control"]

@@ -93,10 +93,18 @@ class Store(Protocol):
     async def set_group_tz(self, group_id: int, tz: str) -> None: ...
 
     async def claim_digest(
-        self, group_id: int, period_start: datetime, owner: str, now: datetime, lease: timedelta
+        self,
+        group_id: int,
+        period_start: datetime,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        max_runs: int | None = None,
     ) -> bool:
         """Take the (group, period) digest for sending: True for exactly one caller until it
-        is sent; a failed run, or one whose sender vanished past `lease`, can be taken again."""
+        is sent; a failed run, or one whose sender vanished past `lease`, can be taken again,
+        by any process, until `max_runs` runs have been claimed in all."""
         ...
 
     async def finish_digest(

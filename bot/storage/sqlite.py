@@ -619,7 +619,14 @@ class SqliteStore:
         await self._one("UPDATE groups SET tz = ? WHERE id = ?", (tz, group_id))
 
     async def claim_digest(
-        self, group_id: int, period_start: datetime, owner: str, now: datetime, lease: timedelta
+        self,
+        group_id: int,
+        period_start: datetime,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        max_runs: int | None = None,
     ) -> bool:
         """Take the (group, period) digest for sending: True for exactly one caller, until
         it is sent; a failed run, or one whose sender vanished past `lease`, can be taken again."""
@@ -628,8 +635,9 @@ class SqliteStore:
             "VALUES (?, ?, 'sending', ?, ?) ON CONFLICT (group_id, period_start) DO UPDATE SET "
             "status = 'sending', claimed_by = excluded.claimed_by, "
             "claimed_at = excluded.claimed_at, attempts = digest_runs.attempts + 1 "
-            "WHERE digest_runs.status = 'failed' "
-            "OR (digest_runs.status = 'sending' AND digest_runs.claimed_at < ?) "
+            "WHERE (digest_runs.status = 'failed' "
+            "OR (digest_runs.status = 'sending' AND digest_runs.claimed_at < ?)) "
+            "AND (? IS NULL OR digest_runs.attempts < ?) "
             "RETURNING group_id",
             (
                 group_id,
@@ -637,6 +645,8 @@ class SqliteStore:
                 owner,
                 now.astimezone(UTC).isoformat(),
                 (now - lease).astimezone(UTC).isoformat(),
+                max_runs,
+                max_runs,
             ),
         )
         return row is not None
