@@ -71,13 +71,20 @@ class WeComDigests:
         return binding is not None and binding.invalid_since is None
 
     def sends(self, group: Group, text: str, chart: bytes | None) -> Sequence[Send]:
-        pusher, images = self._pusher, [] if chart is None else [chart]
+        """The markdown, then the chart: two sends, so a retry repeats only what failed."""
+        pusher = self._pusher
 
-        async def push() -> None:
-            if not await pusher.push(group.id, text, images):
-                raise NoChannel(group.id)
+        def push(markdown: str, images: Sequence[bytes]) -> Send:
+            async def sending() -> None:
+                if not await pusher.push(group.id, markdown, images):
+                    raise NoChannel(group.id)
 
-        return [push]
+            return sending
+
+        parts = [push(text, ())]
+        if chart is not None:
+            parts.append(push("", (chart,)))
+        return parts
 
 
 class ConsoleDigests:

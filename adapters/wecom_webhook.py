@@ -124,12 +124,15 @@ class WeComGroupPusher:
         self._clock = clock
 
     async def push(self, group_id: int, markdown: str, images: Sequence[bytes] = ()) -> bool:
-        """True when sent; False when the group has no working robot (nothing to retry)."""
+        """True when sent; False when the group has no working robot (nothing to retry).
+
+        An empty `markdown` sends only the images (so a retried image repeats no text)."""
         binding = await self._store.webhook_for(group_id)
         if binding is None or binding.invalid_since is not None:
             return False
         try:
-            await self._webhook.send_markdown(binding.webhook_key, markdown)
+            if markdown:
+                await self._webhook.send_markdown(binding.webhook_key, markdown)
             for png in images:
                 await self._webhook.send_image(binding.webhook_key, png)
         except InvalidWebhookKey:

@@ -16,9 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from PIL import Image, ImageDraw
 
+from adapters.digests import WeComDigests
+from adapters.wecom_webhook import WeComGroupPusher, WeComWebhook
 from bot.chart import (
     BACKGROUND,
     BAR_COLOR,
@@ -836,6 +839,45 @@ async def test_wecom_gets_markdown_and_the_chart_through_the_bound_robot(
             assert await suo.store.digest_status(unbound.id, WEEK_START) is None
         finally:
             await suo.close()
+
+
+async def test_wecom_retry_after_a_refused_image_sends_only_the_image(
+    suo: Suo, clock: FakeClock, fonts: ChartFonts
+) -> None:
+    """The robot takes the markdown, then refuses the chart (45009, too many messages): the
+    retry sends the chart alone, so the group never reads the digest twice."""
+    now = [1_000_000.0]
+
+    class MinuteSleeps(Sleeps):
+        async def __call__(self, seconds: float) -> None:
+            await super().__call__(seconds)
+            now[0] += 61  # the robot's minute passes while we back off
+
+    async with FakeWeCom(clock=lambda: now[0], webhook_messages_per_minute=1) as fake:
+        seeded = await seed_week(suo.store, "wecom", "wrRetry")
+        key = "0f8b2c1e-1234-4bc4-97a0-0ec2digest02"
+        fake.add_webhook_key(key)
+        await suo.store.bind_webhook(seeded.group.id, key, None, clock())
+        async with aiohttp.ClientSession() as http:
+            webhook = WeComWebhook(lambda: http, fake.url, clock=lambda: now[0])
+            channel = WeComDigests(suo.store, WeComGroupPusher(suo.store, webhook, clock))
+            sleeps = MinuteSleeps()
+            service = DigestService(
+                suo.store,
+                DigestWriter(suo.store, "https://suo.test", fonts),
+                {"wecom": channel},
+                clock,
+                DigestConfig(),
+                owner="process-a",
+                sleep=sleeps,
+            )
+            clock.now = FIRE + timedelta(minutes=1)
+            assert await service.run_due(clock()) == {seeded.group.id: RunOutcome.SENT}
+        sent = [m["msgtype"] for m in fake.webhook_messages(key)]
+        assert sent == ["markdown", "image"]
+        refused = [c for c in fake.webhook_calls if c.errcode]
+        assert len(refused) == 1 and refused[0].body["msgtype"] == "image"
+        assert sleeps.waits  # it backed off before trying the image again
 
 
 # -- the digest command --------------------------------------------------------------------------
