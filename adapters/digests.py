@@ -59,6 +59,15 @@ def _unless_removed(send: Send) -> Send:
     return sending
 
 
+# WeCom markdown would turn a member named "[红包](https://…)" into a link in the bot's own
+# message: the digest is plain text, so its markup characters are shown as full-width twins.
+_MARKDOWN_TWINS = str.maketrans("[]()<>*`#", "［］（）＜＞＊｀＃")
+
+
+def plain_markdown(text: str) -> str:
+    return text.translate(_MARKDOWN_TWINS)
+
+
 class WeComDigests:
     """Through the group robot bound with `bind`; an unbound group gets nothing."""
 
@@ -81,7 +90,7 @@ class WeComDigests:
 
             return sending
 
-        parts = [push(text, ())]
+        parts = [push(plain_markdown(text), ())]
         if chart is not None:
             parts.append(push("", (chart,)))
         return parts

@@ -4,6 +4,7 @@ and how fast a chat may create links. Pure: no I/O, no DNS, time comes from a `C
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import math
 import re
@@ -16,6 +17,7 @@ from enum import StrEnum
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+import idna
 from yarl import URL
 
 from bot.clock import Clock, epoch_seconds
@@ -214,7 +216,13 @@ def _browser_host(url: str) -> str | None:
 
 
 def _parse_host(text: str) -> _Host | None:
-    name = unicodedata.normalize("NFKC", unquote(text)).lower().translate(_DOTS).rstrip(".")
+    name = unicodedata.normalize("NFKC", unquote(text)).lower().translate(_DOTS)
+    # UTS #46 as browsers apply it: characters they silently ignore (the soft hyphen,
+    # zero-width joiners...) vanish, so "192.168.1.\u00ad1" is 192.168.1.1 here too. A name
+    # it refuses, browsers refuse as well; it is judged as it is.
+    with contextlib.suppress(idna.IDNAError, ValueError):
+        name = idna.uts46_remap(name, std3_rules=False, transitional=False)
+    name = name.rstrip(".")
     if not name:
         return None
     ip = _ip_of(name)

@@ -144,11 +144,20 @@ class DigestSchedule:
         """The latest fire time at or before `now`, by the same arithmetic as the trigger."""
         trigger = self.trigger()
         fire: datetime = trigger.get_next_fire_time(None, now - WEEK - timedelta(days=1))
-        while True:
-            following: datetime = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-            if following > now:
+        # Stepping is counted in UTC: local arithmetic drops `fold`, and in the repeated hour
+        # of an autumn clock change hands back the same fire time again. The bound makes sure
+        # no timezone quirk can ever spin the event loop.
+        step = timedelta(seconds=1)
+        for _ in range(64):
+            after = (fire.astimezone(UTC) + step).astimezone(self.tz)
+            following: datetime | None = trigger.get_next_fire_time(None, after)
+            if following is None or following > now:
                 return fire
-            fire = following
+            if following.astimezone(UTC) <= fire.astimezone(UTC):
+                step += timedelta(hours=1)  # the same wall time, once more: look past it
+                continue
+            fire, step = following, timedelta(seconds=1)
+        return fire
 
     def midnight(self, day: date) -> datetime:
         """`day`'s local midnight in UTC, floored to the hour (periods are whole UTC hours)."""

@@ -74,6 +74,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "That is a group robot's webhook address with its secret key; it is not "
         "shortened. Admins can send bind <address> instead.",
     },
+    "link_removed": {
+        "zh-CN": "{url} 的短链接已被本群管理员删除，不能再次分享。",
+        "en": "An admin of this group removed the short link for {url}; it can't be shared again.",
+    },
     "url_blocked": {
         "zh-CN": "抱歉，{host} 在本群不允许缩短。",
         "en": "Sorry, links to {host} can't be shortened here.",

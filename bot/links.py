@@ -25,7 +25,7 @@ from bot.model import Group, Link, LinkRules, Reply, ReplyImage
 from bot.qr import render_qr_png
 from bot.settings import LinkOptions, describe_rules, parse_link_options
 from bot.storage import CodeTaken, Store
-from bot.urls import find_urls, normalize_url
+from bot.urls import find_urls, location_header, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,10 @@ class Shortener:
         rate limits; reusing does not.
         """
         url = normalize_url(raw_url, max_length=self._config.max_url_length)
+        try:
+            location_header(url)  # what the redirect will send: refuse now what it can't
+        except ValueError as e:
+            raise UserError("url_invalid", "url_invalid") from e
         if self.is_own_short_link(url):
             raise UserError("already_short", "already_short", url=url)
         if _SECRET_WEBHOOK.search(url):
@@ -124,6 +128,17 @@ class Shortener:
         now = self._clock()
         existing = await self._store.link_for_url(group.id, url)
         if existing is not None:
+            if existing.disabled:
+                # Removed by an admin: sharing it again must not bring it back.
+                raise UserError("link_removed", "link_removed", url=url)
+            expires_at = existing.rules.expires_at
+            if expires_at is not None and expires_at <= now and not (options and options.set):
+                # Posted again after it expired: the link lives again for the group's period.
+                seconds = group.settings.expiry_seconds
+                renewed = None if seconds is None else now + timedelta(seconds=seconds)
+                existing = replace(existing, rules=replace(existing.rules, expires_at=renewed))
+                await self._store.set_link_rules(existing.code, existing.rules)
+                self._on_rules_changed(existing.code)
             if options is not None and options.set:
                 rules = options.apply(existing.rules, now)
                 await self._store.set_link_rules(existing.code, rules)

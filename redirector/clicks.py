@@ -274,6 +274,7 @@ class ClickRecorder:
                 await self._store.add_clicks(clicks[start : start + self._batch_size])
         except Exception as e:
             log.warning("spill replay postponed, store unavailable: %s", type(e).__name__)
+            self._spill_waiting = True  # the next batch the store takes brings these in
             return 0
         await asyncio.to_thread(self._spill_path.unlink)
         self._spill_waiting = False

@@ -222,7 +222,8 @@ def render_info(
         code=code,
         short_url=short_url,
         target_url=target_url,
-        target_is_web=_is_web(target_url),
+        # A closed link (removed, expired, used up) is not clickable from its info page either.
+        target_is_web=_is_web(target_url) and status == "active",
         group_title=group_title,
         sharer=sharer,
         created=created.astimezone(UTC).strftime("%Y-%m-%d %H:%M\u00a0UTC"),

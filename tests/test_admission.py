@@ -60,6 +60,7 @@ P, IP, B, PUNY, S = (
         ("http://172.16.3.4/", (P, IP)),
         ("http://100.64.0.1/", (P, IP)),  # carrier-grade NAT
         ("http://169.254.169.254/latest/meta-data", (P, IP)),  # cloud metadata
+        ("http://192.168.1.\u00ad1/admin", (P, IP)),  # a soft hyphen browsers ignore
         ("http://224.0.0.1/", (P, IP)),
         ("http://[fe80::1]/", (P, IP)),
         ("http://[fd00::5]/", (P, IP)),

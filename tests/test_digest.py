@@ -216,6 +216,31 @@ def test_new_york_fires_at_0900_local_on_both_sides_of_a_dst_change(
     assert week.days == 7
 
 
+@pytest.mark.parametrize(
+    ("tz", "local_day", "hour"),
+    [
+        ("Europe/Berlin", datetime(2026, 10, 25), 2),  # 03:00 CEST -> 02:00 CET
+        ("America/New_York", datetime(2026, 11, 1), 1),  # 02:00 EDT -> 01:00 EST
+    ],
+)
+def test_a_digest_time_inside_the_repeated_autumn_hour_is_found_without_spinning(
+    tz: str, local_day: datetime, hour: int
+) -> None:
+    """Sunday hh:30 happens twice on the night the clocks go back; finding the last fire time
+    must still finish (it once looped forever there, freezing the event loop)."""
+    zone = ZoneInfo(tz)
+    s = schedule(zone, weekday=6, hour=hour, minute=30)
+    first = local_day.replace(hour=hour, minute=30, tzinfo=zone)  # fold 0: the first pass
+    for minutes_after in (1, 61, 60 * 24):
+        now = first.astimezone(UTC) + timedelta(minutes=minutes_after)
+        fire = s.last_fire(now)
+        assert fire.replace(tzinfo=None) == first.replace(tzinfo=None)
+        assert fire.astimezone(UTC) <= now
+    # A week on (an hour more in UTC, the clocks having gone back), the next Sunday's.
+    next_week = s.last_fire(first.astimezone(UTC) + timedelta(days=7, hours=2))
+    assert next_week.replace(tzinfo=None) == first.replace(tzinfo=None) + timedelta(days=7)
+
+
 def test_group_schedule_comes_from_its_settings_and_timezone() -> None:
     group = Group(
         1,
@@ -814,6 +839,7 @@ async def test_wecom_gets_markdown_and_the_chart_through_the_bound_robot(
             key = "0f8b2c1e-1234-4bc4-97a0-0ec2digest01"
             fake.add_webhook_key(key)
             await suo.store.bind_webhook(bound.group.id, key, None, clock())
+            await suo.store.upsert_user("wecom", "bob", "[红包](https://phish.example)")
             clock.now = FIRE + timedelta(minutes=3)
             assert suo.digests is not None
             outcomes = await suo.digests.service.run_due(clock())
@@ -823,6 +849,9 @@ async def test_wecom_gets_markdown_and_the_chart_through_the_bound_robot(
             }
             markdown, image = fake.webhook_messages(key)
             assert markdown["msgtype"] == "markdown"
+            # Names and titles are members' text: never markdown links in the bot's message.
+            content = markdown["markdown"]["content"]
+            assert "](" not in content and "［红包］（https://phish.example）" in content
             assert "真人打开 15 次" in markdown["markdown"]["content"]
             assert image["msgtype"] == "image"
             png = base64.b64decode(image["image"]["base64"])

@@ -166,6 +166,21 @@ async def test_group_expiry_applies_to_new_links(
     assert (await open_as(client, code, IOS_SAFARI))[0] == 410
 
 
+async def test_reposting_an_expired_link_renews_it_and_a_removed_one_is_refused(
+    suo: Suo, clock: FakeClock, client: TestClient[object, object]
+) -> None:
+    await say(suo, admin("/settings expiry 1d"))
+    code = await shorten(suo, member("https://example.com/weekly"))
+    clock.now += timedelta(days=2)
+    assert (await open_as(client, code, IOS_SAFARI))[0] == 410
+    assert await shorten(suo, member("https://example.com/weekly")) == code  # clicks add up
+    assert (await open_as(client, code, IOS_SAFARI))[0] == 302
+    await say(suo, admin(f"/delete {code}"))
+    text = await say(suo, member("https://example.com/weekly"))
+    assert "删除" in text and not SHORT.search(text)
+    assert (await open_as(client, code, IOS_SAFARI))[0] == 410
+
+
 async def test_previews_and_head_never_use_up_max_clicks(
     suo: Suo, client: TestClient[object, object], config: Config
 ) -> None:
@@ -223,6 +238,16 @@ async def test_info_page_shows_destination_group_sharer_and_human_clicks(
     assert "example.com" in body and "Group g1" in body and "Alice" in body
     assert re.search(r"\b2\b", body)  # two people, the preview not counted
     assert (await client.get("/Nope123+")).status == 404
+
+
+async def test_a_removed_links_info_page_no_longer_links_to_its_target(
+    suo: Suo, client: TestClient[object, object]
+) -> None:
+    code = await shorten(suo, member("https://example.com/phish"))
+    assert 'href="https://example.com/phish"' in await (await client.get(f"/{code}+")).text()
+    await say(suo, admin(f"/delete {code}"))
+    body = await (await client.get(f"/{code}+")).text()
+    assert "https://example.com/phish" in body and 'href="https://example.com/phish"' not in body
 
 
 # --- admin rights, limits and admission in chat ----------------------------------------------
@@ -296,11 +321,29 @@ async def test_language_switch_changes_replies(suo: Suo) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8080/admin", "http://192.168.1.1/", "http://[::1]/", "http://localhost/"],
+    [
+        "http://127.0.0.1:8080/admin",
+        "http://192.168.1.1/",
+        "http://[::1]/",
+        "http://localhost/",
+        "http://192.168.1.\u00ad1/admin",  # browsers ignore the soft hyphen
+    ],
 )
 async def test_ip_literal_and_private_targets_are_refused(suo: Suo, url: str) -> None:
     text = await say(suo, member(f"/short {url}"))
     assert not SHORT.search(text) and text
+
+
+async def test_a_url_no_redirect_could_carry_is_refused_when_shared(suo: Suo) -> None:
+    """A platform entity can hand over the whole string; it must fail here, not as a 503 on
+    every click later."""
+    from bot.errors import UserError
+
+    group = await suo.store.upsert_group("console", "g1", "g1")
+    with pytest.raises(UserError) as refused:
+        await suo.shortener.shorten_in_group(group, None, "https://example.com\\@example.org/x")
+    assert refused.value.code == "url_invalid"
+    assert await suo.store.link_for_url(group.id, "https://example.com\\@example.org/x") is None
 
 
 async def test_risky_but_allowed_links_carry_a_label(suo: Suo) -> None:

@@ -4,7 +4,10 @@ and the chat commands `stats`, `top` and `mine` as members read them."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +15,7 @@ from bot.config import Config
 from bot.model import Click, ClickClass, Group, Period
 from bot.storage.sqlite import MIGRATIONS, SqliteStore
 from suo.app import Suo
-from tests.conftest import FIXED_NOW, group_message
+from tests.conftest import FIXED_NOW, REPO, group_message
 
 H, P, B = ClickClass.HUMAN, ClickClass.PREVIEW, ClickClass.BOT
 WEEK = Period.last_days(7, FIXED_NOW)
@@ -118,6 +121,18 @@ async def test_a_replayed_batch_adds_nothing(
     )
 
 
+async def test_a_click_twice_in_one_batch_counts_once(
+    suo: Suo, seeded: tuple[Group, dict[str, str], list[Click]]
+) -> None:
+    group, codes, _ = seeded
+    before = await suo.store.period_stats(group.id, WEEK, top=5)
+    twice = Click(20_001, codes["b"], ms(FIXED_NOW - timedelta(hours=2)), H, "ios", "", "v8")
+    other = Click(20_002, codes["b"], ms(FIXED_NOW - timedelta(hours=2)), H, "ios", "", "v9")
+    assert await suo.store.add_clicks([twice, twice, other]) == 2
+    after = await suo.store.period_stats(group.id, WEEK, top=5)
+    assert after.human == before.human + 2
+
+
 async def test_stats_top_and_mine_in_chat(
     suo: Suo, seeded: tuple[Group, dict[str, str], list[Click]]
 ) -> None:
@@ -194,3 +209,34 @@ def test_periods_are_whole_hours_in_utc() -> None:
     week = Period.last_days(7, datetime(2026, 11, 23, 9, 30, tzinfo=UTC))
     assert week.end == datetime(2026, 11, 23, 10, tzinfo=UTC)
     assert week.days == 7 and week.before().end == week.start
+
+
+def test_processes_starting_together_on_an_old_file_migrate_it_once(tmp_path: Path) -> None:
+    """`suo bot` and `suo redirector` started at once after an upgrade: both come up."""
+    opener = (
+        "import asyncio, sys\n"
+        "from bot.storage.sqlite import SqliteStore\n"
+        "async def main():\n"
+        "    store = await SqliteStore.open(sys.argv[1])\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    for attempt in range(3):
+        path = tmp_path / f"old{attempt}.db"
+        with sqlite3.connect(path) as db:
+            for number, script in enumerate(MIGRATIONS[:2], start=1):
+                db.executescript(f"{script}; PRAGMA user_version = {number};")
+        starts = [
+            subprocess.Popen(
+                [sys.executable, "-c", opener, str(path)],
+                cwd=REPO,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        ended = [(proc.communicate(timeout=60)[1], proc.returncode) for proc in starts]
+        for err, code in ended:
+            assert code == 0, err
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

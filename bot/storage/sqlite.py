@@ -186,6 +186,34 @@ _CLICKS_BUSY_MS = 20
 _CHECKPOINT_EVERY_BATCHES = 25
 
 
+async def _enable_wal(db: aiosqlite.Connection) -> None:
+    """Switch the file to WAL. Turning a file that is still in rollback mode over takes an
+    exclusive lock and SQLite does not wait for it (no busy handler): when another process is
+    opening the same file at that moment, try again for up to 5 s."""
+    for attempt in range(50):
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == 49:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script as single statements (sqlite3's executescript would commit)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip() and not pending.strip().startswith("--"):
+        statements.append(pending.strip())
+    return statements
+
+
 def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
@@ -245,9 +273,9 @@ class SqliteStore:
         db = await aiosqlite.connect(path, isolation_level=None)
         clicks_db = None
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA busy_timeout=5000")
+            await _enable_wal(db)
+            await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             clicks_db = sqlite3.connect(path, isolation_level=None)
             clicks_db.execute("PRAGMA synchronous=NORMAL")
@@ -265,16 +293,26 @@ class SqliteStore:
         return store
 
     async def _migrate(self) -> None:
-        async with self._db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # executescript commits on its own; BEGIN IMMEDIATE makes two processes migrating
-            # the same file take turns.
-            await self._db.executescript(
-                f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;"
-            )
-            log.info("sqlite schema migrated to version %d", number)
+        """Apply the migrations this file lacks, each in its own IMMEDIATE transaction that
+        reads the version again first: processes starting together on an old file take
+        turns, and the second finds the work done instead of repeating it."""
+        while True:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                async with self._db.execute("PRAGMA user_version") as cur:
+                    row = await cur.fetchone()
+                version = int(row[0]) if row else 0
+                if version >= len(MIGRATIONS):
+                    await self._db.execute("COMMIT")
+                    return
+                for statement in _statements(MIGRATIONS[version]):
+                    await self._db.execute(statement)
+                await self._db.execute(f"PRAGMA user_version = {version + 1}")
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            log.info("sqlite schema migrated to version %d", version + 1)
 
     async def close(self) -> None:
         self._clicks_db.close()
@@ -452,8 +490,13 @@ class SqliteStore:
                 # Rare, so the common path never asks which ids exist.
                 db.execute("ROLLBACK")
                 db.execute("BEGIN IMMEDIATE")
-                known = self._stored_ids(db, [c[0] for c in clicks])
-                clicks = [c for c in clicks if c[0] not in known]
+                seen = self._stored_ids(db, [c[0] for c in clicks])
+                fresh = []
+                for click in clicks:  # also drops an id the batch itself holds twice
+                    if click[0] not in seen:
+                        seen.add(click[0])
+                        fresh.append(click)
+                clicks = fresh
                 self._insert_rows(db, clicks)
             self._roll_up(db, clicks)
             db.execute("COMMIT")
