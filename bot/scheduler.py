@@ -144,7 +144,7 @@ class DigestService:
             group.id, week, self.owner, now, self._lease, max_runs=self._attempts
         ):
             return RunOutcome.TAKEN
-        error = await self._send(group, fire, channel)
+        error = await self._send(group, week, fire, channel)
         await self._store.finish_digest(group.id, week, self.owner, self._clock(), error)
         if error is not None:
             self._failed_runs[group.id, week] += 1
@@ -157,12 +157,22 @@ class DigestService:
         )
         return RunOutcome.SENT
 
-    async def _send(self, group: Group, fire: datetime, channel: DigestChannel) -> str | None:
-        """Write and send one digest; None when sent, else what failed (for digest_runs)."""
+    async def _send(
+        self, group: Group, week: datetime, fire: datetime, channel: DigestChannel
+    ) -> str | None:
+        """Write and send one digest; None when sent, else what failed (for digest_runs).
+
+        Messages an earlier run delivered are skipped: when the chart keeps failing, the
+        group does not get the text again with every retry."""
         try:
             written = await self._writer.week_before(group, fire)
-            for send in channel.sends(written.digest.group, written.text, written.chart):
+            sends = channel.sends(written.digest.group, written.text, written.chart)
+            done = await self._store.digest_parts_sent(group.id, week)
+            for index, send in enumerate(sends):
+                if index < done:
+                    continue
                 await self._with_retries(send, group)
+                await self._store.digest_part_sent(group.id, week, self.owner, index + 1)
         except NoChannel:
             log.warning(
                 "digest channel went away platform=%s chat=%s", group.platform, group.chat_id

@@ -668,6 +668,51 @@ async def test_two_processes_together_give_up_after_the_same_number_of_runs(
     assert channel.attempts == 9
 
 
+class TextThenChart:
+    """A channel whose second message (the chart) fails while `chart_fails` is set."""
+
+    def __init__(self) -> None:
+        self.chart_fails = True
+        self.delivered: list[str] = []
+
+    async def reaches(self, group: Group) -> bool:
+        return True
+
+    def sends(self, group: Group, text: str, chart: bytes | None) -> Sequence[Send]:
+        async def send_text() -> None:
+            self.delivered.append("text")
+
+        async def send_chart() -> None:
+            if self.chart_fails:
+                raise OSError("chart refused")
+            self.delivered.append("chart")
+
+        return [send_text, send_chart]
+
+
+async def test_a_later_run_sends_only_the_messages_still_missing(
+    suo: Suo, clock: FakeClock, fonts: ChartFonts
+) -> None:
+    seeded = await seed_week(suo.store)
+    clock.now = FIRE
+    channel = TextThenChart()
+    service = DigestService(
+        suo.store,
+        DigestWriter(suo.store, "https://suo.test", fonts),
+        {"console": channel},
+        clock,
+        DigestConfig(),
+        owner="process-a",
+        sleep=Sleeps(),
+    )
+    assert await service.run_due(clock()) == {seeded.group.id: RunOutcome.FAILED}
+    assert channel.delivered == ["text"]
+    channel.chart_fails = False
+    clock.now = FIRE + timedelta(minutes=10)
+    assert await service.run_due(clock(), retry_only=True) == {seeded.group.id: RunOutcome.SENT}
+    assert channel.delivered == ["text", "chart"]  # the text went out once
+
+
 async def test_a_group_nothing_can_reach_is_not_claimed(
     suo: Suo, clock: FakeClock, fonts: ChartFonts
 ) -> None:

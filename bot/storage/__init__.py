@@ -113,6 +113,16 @@ class Store(Protocol):
         """Mark a claimed run sent, or failed (`error`) so a later attempt may take it."""
         ...
 
+    async def digest_parts_sent(self, group_id: int, period_start: datetime) -> int:
+        """How many of the digest's messages earlier runs delivered (0 when none)."""
+        ...
+
+    async def digest_part_sent(
+        self, group_id: int, period_start: datetime, owner: str, parts_sent: int
+    ) -> None:
+        """Record delivery progress of the run `owner` holds."""
+        ...
+
     async def digest_status(self, group_id: int, period_start: datetime) -> str | None:
         """ "sending", "sent", "failed", or None when never claimed."""
         ...

@@ -167,6 +167,10 @@ MIGRATIONS: tuple[str, ...] = (
         started_at TEXT NOT NULL
     );
     """,
+    # How many of a digest's messages (text, chart...) went out: a later run sends the rest.
+    """
+    ALTER TABLE digest_runs ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -709,6 +713,22 @@ class SqliteStore:
                 period_start.astimezone(UTC).isoformat(),
                 owner,
             ),
+        )
+
+    async def digest_parts_sent(self, group_id: int, period_start: datetime) -> int:
+        row = await self._one(
+            "SELECT parts_sent FROM digest_runs WHERE group_id = ? AND period_start = ?",
+            (group_id, period_start.astimezone(UTC).isoformat()),
+        )
+        return 0 if row is None else int(row[0])
+
+    async def digest_part_sent(
+        self, group_id: int, period_start: datetime, owner: str, parts_sent: int
+    ) -> None:
+        await self._one(
+            "UPDATE digest_runs SET parts_sent = ? "
+            "WHERE group_id = ? AND period_start = ? AND claimed_by = ?",
+            (parts_sent, group_id, period_start.astimezone(UTC).isoformat(), owner),
         )
 
     async def digest_status(self, group_id: int, period_start: datetime) -> str | None:
