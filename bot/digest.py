@@ -33,7 +33,7 @@ from bot.model import (
     ReplyImage,
     SharerCount,
 )
-from bot.policy import platform_list
+from bot.policy import platform_name
 from bot.stats import change
 from bot.storage import Store
 
@@ -340,8 +340,7 @@ def render_digest_text(digest: Digest, lang: str, public_url: str) -> str:
     if digest.platforms:
         separator = "、" if lang.startswith("zh") else ", "
         mix = separator.join(
-            f"{platform_list([p.platform], lang) or p.platform} {p.percent}%"
-            for p in digest.platforms
+            f"{platform_name(p.platform, lang)} {p.percent}%" for p in digest.platforms
         )
         lines.append(t("digest_platforms", mix=mix))
     return "\n".join(lines)

@@ -89,6 +89,14 @@ def parse_platforms(text: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def platform_name(platform: str, lang: str) -> str:
+    """`微信` / `WeChat`; a name the table does not know is shown as it is."""
+    labels = PLATFORM_LABELS.get(platform)
+    if labels is None:
+        return platform
+    return labels[0 if lang.startswith("zh") else 1]
+
+
 def platform_list(platforms: Iterable[str], lang: str) -> str:
     """Names for people, in the fixed display order: `微信、QQ` / `WeChat, QQ`."""
     index = 0 if lang.startswith("zh") else 1

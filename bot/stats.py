@@ -11,7 +11,7 @@ from bot.clock import Clock
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import LinkCount, Period, PeriodStats, Reply
-from bot.policy import platform_list
+from bot.policy import platform_name
 from bot.storage import Store
 
 TOP_N = 5
@@ -29,7 +29,7 @@ def change(now: int, before: int) -> str:
 def platform_mix(stats: PeriodStats, lang: str) -> str:
     total = sum(n for _, n in stats.platforms) or 1
     return "、".join(
-        f"{platform_list([p], lang)} {round(n * 100 / total)}%" for p, n in stats.platforms[:5]
+        f"{platform_name(p, lang)} {round(n * 100 / total)}%" for p, n in stats.platforms[:5]
     )
 
 

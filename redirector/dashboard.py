@@ -12,14 +12,13 @@ from datetime import datetime, timedelta, tzinfo
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from bot.clock import Clock
 from bot.dashboard import DashboardLinks, group_zone
 from bot.model import LinkCount, Period, PeriodStats
-from bot.policy import PLATFORM_LABELS, platform_list
+from bot.policy import platform_name
 from bot.storage import Store
-from redirector.pages import page_lang, render_page
+from redirector.pages import TEMPLATES, page_lang, render_message, render_page
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +37,6 @@ _HEADERS = {
         "frame-ancestors 'none'"
     ),
 }
-
-_TEMPLATES = Environment(
-    loader=PackageLoader("redirector", "templates"),
-    autoescape=select_autoescape(("html",), default_for_string=True, default=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 # Templates read these as `t.key`, so no key may share a name with a dict method.
 _WORDS: dict[str, dict[str, str]] = {
@@ -187,7 +178,7 @@ def _shares(stats: PeriodStats, lang: str) -> list[Share]:
     total = sum(n for _, n in stats.platforms) or 1
     return [
         Share(
-            platform_list([p], lang) if p in PLATFORM_LABELS else p,
+            platform_name(p, lang),
             _number(n),
             round(n * 100 / total),
         )
@@ -205,7 +196,7 @@ def render_dashboard(
     local_now = now.astimezone(zone)
     first = (stats.period.start + timedelta(days=1, hours=-1)).astimezone(zone)
     top_links = [TopLink.of(link, public_url) for link in stats.top_links]
-    return _TEMPLATES.get_template("dashboard.html").render(
+    return TEMPLATES.get_template("dashboard.html").render(
         lang=lang,
         t=words,
         group_title=stats.group.title,
@@ -231,9 +222,7 @@ def render_refused(accept_language: str) -> str:
     """The 403 page for a token that is wrong, tampered with or expired: one sentence for all."""
     lang = page_lang(accept_language)
     words = _WORDS[lang]
-    return _TEMPLATES.get_template("message.html").render(
-        lang=lang, title=words["refused_title"], sentence=words["refused"]
-    )
+    return render_message(lang, words["refused_title"], words["refused"])
 
 
 class DashboardPages:

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from bot.policy import PLATFORM_LABELS, platform_list
+from bot.policy import platform_list, platform_name
 
-# Holds templates only (no per-request state), so one for the process is safe.
-_TEMPLATES = Environment(
+# Holds templates only (no per-request state), so one for the process (every page of the
+# redirector, the dashboard's too) is safe.
+TEMPLATES = Environment(
     loader=PackageLoader("redirector", "templates"),
     autoescape=select_autoescape(("html",), default_for_string=True, default=True),
     undefined=StrictUndefined,
@@ -173,10 +174,10 @@ def render_guide(
     It names the real destination and the reason, and only explains; the copy button
     copies the short link so the open in the browser is counted like any other."""
     lang = page_lang(accept_language)
-    return _TEMPLATES.get_template("guide.html").render(
+    return TEMPLATES.get_template("guide.html").render(
         lang=lang,
         t=_WORDS[lang],
-        app=_platform_name(platform, lang),
+        app=platform_name(platform, lang),
         os=os if os in ("ios", "android") else "other",
         short_url=short_url,
         target_url=target_url,
@@ -190,11 +191,11 @@ def render_platform_page(
 ) -> str:
     """The 403 page naming where the link opens and where the reader is now."""
     lang = page_lang(accept_language)
-    return _TEMPLATES.get_template("platform.html").render(
+    return TEMPLATES.get_template("platform.html").render(
         lang=lang,
         t=_WORDS[lang],
         allowed=platform_list(allowed, lang),
-        current=_platform_name(platform, lang),
+        current=platform_name(platform, lang),
         short_url=short_url,
     )
 
@@ -216,7 +217,7 @@ def render_info(
         raise ValueError(f"unknown link status {status!r}")
     lang = page_lang(accept_language)
     created = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
-    return _TEMPLATES.get_template("info.html").render(
+    return TEMPLATES.get_template("info.html").render(
         lang=lang,
         t=_WORDS[lang],
         code=code,
@@ -234,13 +235,12 @@ def render_info(
 
 def _message(key: str, lang: str) -> str:
     title, sentence = _MESSAGES[key][lang]
-    return _TEMPLATES.get_template("message.html").render(
-        lang=lang, title=title, sentence=sentence
-    )
+    return render_message(lang, title, sentence)
 
 
-def _platform_name(platform: str, lang: str) -> str:
-    return platform_list([platform], lang) if platform in PLATFORM_LABELS else platform
+def render_message(lang: str, title: str, sentence: str) -> str:
+    """A page that only says what happened: a title and one sentence."""
+    return TEMPLATES.get_template("message.html").render(lang=lang, title=title, sentence=sentence)
 
 
 def _is_web(url: str) -> bool:
