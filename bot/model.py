@@ -158,7 +158,7 @@ class LinkInfo:
     """What the `/{code}+` page shows."""
 
     link: Link
-    group_title: str
+    group: Group  # its title is shown, its settings decide whether the link still opens
     sharer_name: str | None
     human_clicks: int
 

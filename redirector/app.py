@@ -132,22 +132,23 @@ class RedirectHandlers:
         entry = await self._known_link(request, code)
         if isinstance(entry, web.Response):
             return entry
-        if entry.policy is not None and entry.policy.max_clicks is not None:
-            return await self._answer_limited(request, code, entry, entry.policy)
+        policy = entry.policy
+        if policy is not None and policy.max_clicks is not None:
+            return await self._answer_limited(request, code, entry, policy, policy.max_clicks)
         return self.answer(request, code, entry)
 
     def answer(self, request: web.BaseRequest, code: str, entry: CachedLink) -> web.Response:
-        """The answer for a link without an opens limit: the 302 (recording the click; HEAD
-        is answered, never counted) or the page its rules call for."""
-        headers = request.headers
-        user_agent = headers.get(hdrs.USER_AGENT, "")
+        """The answer for a link without an opens limit: the 302 or the page its rules call
+        for."""
+        user_agent = request.headers.get(hdrs.USER_AGENT, "")
         kind = classify_user_agent(user_agent)
-        klass, platform = kind
         policy = entry.policy
         if policy is not None:
+            klass, platform = kind
+            now = self._now()
             outcome: Outcome | None
-            if policy.expires_at is not None and self._now() >= policy.expires_at:
-                outcome = decide(policy, klass, platform, self._now(), 0)
+            if policy.expires_at is not None and now >= policy.expires_at:
+                outcome = decide(policy, klass, platform, now, 0)
             else:
                 outcome = entry.outcomes.get(kind)
                 if outcome is None:
@@ -155,38 +156,44 @@ class RedirectHandlers:
                     outcome = entry.outcomes[kind] = decide(policy, klass, platform, -math.inf, 0)
             if outcome is not Outcome.REDIRECT:
                 return self._outcome_page(request, code, entry, policy, outcome, platform)
+        return self._redirect(request, code, entry, kind, user_agent)
+
+    async def _answer_limited(
+        self,
+        request: web.BaseRequest,
+        code: str,
+        entry: CachedLink,
+        policy: LinkPolicy,
+        max_clicks: int,
+    ) -> web.Response:
+        """A link with max_clicks: the store has the last word on whether opens are left."""
+        user_agent = request.headers.get(hdrs.USER_AGENT, "")
+        kind = classify_user_agent(user_agent)
+        klass, platform = kind
+        outcome = decide(policy, klass, platform, self._now(), 0)
+        if outcome is Outcome.REDIRECT:
+            outcome = await self._within_max(code, max_clicks, request.method == "GET", klass)
+        if outcome is not Outcome.REDIRECT:
+            return self._outcome_page(request, code, entry, policy, outcome, platform)
+        return self._redirect(request, code, entry, kind, user_agent)
+
+    def _redirect(
+        self,
+        request: web.BaseRequest,
+        code: str,
+        entry: CachedLink,
+        kind: tuple[ClickClass, str],
+        user_agent: str,
+    ) -> web.Response:
+        """The 302, recording the click (HEAD is answered, never counted)."""
         if request.method == "GET":
             self.recorder.record(
                 code,
-                klass,
-                platform,
+                kind[0],
+                kind[1],
                 user_agent,
                 self.client_address.of(request),
-                headers.get(hdrs.REFERER, ""),
-            )
-        return web.Response(status=302, headers=entry.headers)
-
-    async def _answer_limited(
-        self, request: web.BaseRequest, code: str, entry: CachedLink, policy: LinkPolicy
-    ) -> web.Response:
-        """A link with max_clicks: the store has the last word on whether opens are left."""
-        headers = request.headers
-        user_agent = headers.get("User-Agent", "")
-        klass, platform = classify_user_agent(user_agent)
-        counted = request.method == "GET"
-        outcome = decide(policy, klass, platform, self._now(), 0)
-        if outcome is Outcome.REDIRECT and policy.max_clicks is not None:
-            outcome = await self._within_max(code, policy.max_clicks, counted, klass)
-        if outcome is not Outcome.REDIRECT:
-            return self._outcome_page(request, code, entry, policy, outcome, platform)
-        if counted:
-            self.recorder.record(
-                code,
-                klass,
-                platform,
-                user_agent,
-                self.client_address.of(request),
-                headers.get("Referer", ""),
+                request.headers.get(hdrs.REFERER, ""),
             )
         return web.Response(status=302, headers=entry.headers)
 
@@ -241,19 +248,18 @@ class RedirectHandlers:
         code = request.match_info["code"]
         try:
             info = await self._store.link_info(code)
-            group = await self._store.get_group(info.link.group_id) if info else None
         except Exception:
             log.exception("link info lookup failed code=%s", code)
             return self._page(request, 503, "unavailable")
         if info is None:
             return self._page(request, 404, "not_found")
-        policy = effective_policy(info.link, group.settings if group else GroupSettings())
+        policy = effective_policy(info.link, info.group.settings)
         standing = status(policy, self._now(), info.link.human_opens)
         html = render_info(
             code=code,
             short_url=self.short_url(code),
             target_url=info.link.url,
-            group_title=info.group_title,
+            group_title=info.group.title,
             sharer=info.sharer_name,
             created_at=info.link.created_at,
             human_clicks=info.human_clicks,

@@ -458,15 +458,15 @@ class SqliteStore:
         link = await self.get_link(code)
         if link is None:
             return None
+        group = await self.get_group(link.group_id)
         row = await self._one(
-            "SELECT g.title, u.display_name, (SELECT COALESCE(SUM(h.clicks), 0) "
+            "SELECT u.display_name, (SELECT COALESCE(SUM(h.clicks), 0) "
             "FROM click_hourly h WHERE h.code = l.code AND h.class = 'human') FROM links l "
-            "JOIN groups g ON g.id = l.group_id LEFT JOIN users u ON u.id = l.sharer_id "
-            "WHERE l.code = ?",
+            "LEFT JOIN users u ON u.id = l.sharer_id WHERE l.code = ?",
             (code,),
         )
-        assert row is not None  # noqa: S101 - the link was just read
-        return LinkInfo(link, row[0], row[1], int(row[2]))
+        assert group is not None and row is not None  # noqa: S101 - the link was just read
+        return LinkInfo(link, group, row[0], int(row[1]))
 
     async def add_clicks(self, clicks: Sequence[Click]) -> int:
         try:
