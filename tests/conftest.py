@@ -5,16 +5,19 @@ Everything binds 127.0.0.1 port 0; nothing here reaches beyond loopback.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from bot.config import Config, parse_config
 from bot.model import ChatKind, ImageSource, IncomingMessage, Sender
 from bot.urls import find_urls
+from redirector.app import REDIRECTS, install_fast_path
 from suo.app import Suo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,6 +75,21 @@ def group_message(
         urls=find_urls(text),
         images=images,
     )
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """`app` served the way `Suo.serve` serves it (the redirector's fast path on), on
+    127.0.0.1 port 0; yields its base URL and cleans up (which flushes the click recorder)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        if REDIRECTS in app:
+            install_fast_path(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 def image_of(data: bytes, name: str = "photo.jpg", size: int | None = None) -> ImageSource:

@@ -21,7 +21,6 @@ from types import ModuleType
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot.context import Context
 from bot.dashboard import DashboardLinks, DashboardReplies
@@ -29,7 +28,7 @@ from bot.errors import UserError
 from bot.model import Click, ClickClass, Group
 from bot.storage import StoreUnavailable
 from suo.app import Suo
-from tests.conftest import FIXED_NOW, FakeClock, group_message
+from tests.conftest import FIXED_NOW, FakeClock, group_message, serving
 from tests.test_pages import Elements
 
 chrome: ModuleType | None
@@ -273,15 +272,8 @@ async def seed(suo: Suo, title: str = "读书会 · 周末") -> Seeded:
 @pytest.fixture
 async def origin(suo: Suo) -> AsyncIterator[str]:
     """The redirector with the dashboard route, as `suo serve` will mount it, on 127.0.0.1."""
-    app = suo.redirector_app()  # mounts the dashboard route as `suo run` does
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(suo.redirector_app()) as base:  # with the dashboard route, as in `suo run`
+        yield base
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,6 @@ from playwright.async_api import Browser, Page, Route, expect
 
 from bot.config import Config
 from bot.model import IncomingMessage, Reply
-from redirector.app import install_fast_path
 from redirector.pages import render_closed, render_guide, render_info, render_platform_page
 from suo.app import Suo
 from tests.browser import (
@@ -42,7 +41,7 @@ from tests.browser import (
     phone,
     save_screenshot,
 )
-from tests.conftest import FakeClock, group_message
+from tests.conftest import FakeClock, group_message, serving
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM),
@@ -133,14 +132,8 @@ def pages_app() -> web.Application:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def origin() -> AsyncIterator[str]:
-    runner = web.AppRunner(pages_app(), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(pages_app()) as base:
+        yield base
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -311,15 +304,8 @@ async def suo(config: Config, clock: FakeClock) -> AsyncIterator[Suo]:
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def redirector(suo: Suo) -> AsyncIterator[str]:
-    runner = web.AppRunner(suo.redirector_app(), access_log=None)
-    await runner.setup()
-    try:
-        install_fast_path(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(suo.redirector_app()) as base:
+        yield base
 
 
 @dataclass(frozen=True, slots=True)

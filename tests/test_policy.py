@@ -8,16 +8,15 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
+import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import Config
 from bot.model import ClickClass, IncomingMessage, Reply
 from bot.policy import IN_APP, LinkPolicy, Outcome, decide, parse_platforms
-from redirector.app import install_fast_path
 from suo.app import Suo
-from tests.conftest import FakeClock, group_message
+from tests.conftest import FakeClock, group_message, serving
 from tests.test_classify import UAS
 
 SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
@@ -203,26 +202,17 @@ async def test_previews_and_head_never_use_up_max_clicks(
 
 
 async def test_delete_takes_effect_at_once_even_on_the_fast_path(suo: Suo) -> None:
-    runner = web.AppRunner(suo.redirector_app())
-    await runner.setup()
-    install_fast_path(runner)
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with TestClient(TestServer(web.Application())) as http:
-            code = await shorten(suo, member("https://example.com/bad"))
-            url = f"http://127.0.0.1:{port}/{code}"
-            for _ in range(2):  # the second is answered from the cache, before routing
-                resp = await http.session.get(url, allow_redirects=False)
-                assert resp.status == 302
-            refused = await say(suo, member(f"/delete {code}"))
-            assert "管理员" in refused
-            assert code in await say(suo, admin(f"/delete https://suo.test/{code}"))
-            resp = await http.session.get(url, allow_redirects=False)
-            assert resp.status == 410 and "删除" in await resp.text()
-    finally:
-        await runner.cleanup()
+    async with serving(suo.redirector_app()) as base, aiohttp.ClientSession() as http:
+        code = await shorten(suo, member("https://example.com/bad"))
+        url = f"{base}/{code}"
+        for _ in range(2):  # the second is answered from the cache, before routing
+            resp = await http.get(url, allow_redirects=False)
+            assert resp.status == 302
+        refused = await say(suo, member(f"/delete {code}"))
+        assert "管理员" in refused
+        assert code in await say(suo, admin(f"/delete https://suo.test/{code}"))
+        resp = await http.get(url, allow_redirects=False)
+        assert resp.status == 410 and "删除" in await resp.text()
 
 
 async def test_info_page_shows_destination_group_sharer_and_human_clicks(

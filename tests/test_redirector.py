@@ -8,16 +8,15 @@ from pathlib import Path
 import aiohttp
 import aiosqlite
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import Config
 from bot.model import Group
 from bot.storage import StoreUnavailable
-from redirector.app import create_app, install_fast_path
+from redirector.app import create_app
 from redirector.clicks import ClickRecorder
 from suo.app import Suo
-from tests.conftest import FIXED_NOW
+from tests.conftest import FIXED_NOW, serving
 
 CHROME_ANDROID = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -204,34 +203,25 @@ async def test_fast_path_serves_cached_links_and_counts_like_the_app(
 ) -> None:
     """The production server answers known links before routing; behaviour must not change."""
     group, code = await make_link(suo, "https://example.com/fast")
-    app = suo.redirector_app()
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    install_fast_path(runner)
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(5):  # the first goes through the app and fills the cache
-                async with http.get(
-                    f"{base}/{code}", headers={"User-Agent": CHROME_ANDROID}, allow_redirects=False
-                ) as resp:
-                    assert resp.status == 302
-                    assert resp.headers["Location"] == "https://example.com/fast"
-                    assert resp.headers["Cache-Control"] == "private, max-age=0"
-            async with http.head(f"{base}/{code}", allow_redirects=False) as resp:
+    # Leaving `serving` cleans the app up, which flushes the recorder.
+    async with serving(suo.redirector_app()) as base, aiohttp.ClientSession() as http:
+        for _ in range(5):  # the first goes through the app and fills the cache
+            async with http.get(
+                f"{base}/{code}", headers={"User-Agent": CHROME_ANDROID}, allow_redirects=False
+            ) as resp:
                 assert resp.status == 302
-            async with http.get(f"{base}/{code}?utm=x", allow_redirects=False) as resp:
-                assert resp.status == 302
-            async with http.get(f"{base}/Unknown1") as resp:
-                assert resp.status == 404 and "链接不存在" in await resp.text()
-            async with http.get(f"{base}/healthz") as resp:
-                assert resp.status == 200
-            async with http.post(f"{base}/{code}") as resp:
-                assert resp.status == 405
-    finally:
-        await runner.cleanup()  # flushes the recorder
+                assert resp.headers["Location"] == "https://example.com/fast"
+                assert resp.headers["Cache-Control"] == "private, max-age=0"
+        async with http.head(f"{base}/{code}", allow_redirects=False) as resp:
+            assert resp.status == 302
+        async with http.get(f"{base}/{code}?utm=x", allow_redirects=False) as resp:
+            assert resp.status == 302
+        async with http.get(f"{base}/Unknown1") as resp:
+            assert resp.status == 404 and "链接不存在" in await resp.text()
+        async with http.get(f"{base}/healthz") as resp:
+            assert resp.status == 200
+        async with http.post(f"{base}/{code}") as resp:
+            assert resp.status == 405
     stats = await suo.store.group_stats(group.id)
     # 5 browser GETs; the ?utm GET came from aiohttp's own UA (a bot); HEAD is never counted.
     assert (stats.human_clicks, stats.bot_clicks) == (5, 1)
