@@ -19,6 +19,7 @@ from bot.model import ChatKind, ImageSource, IncomingMessage, Sender
 from bot.urls import find_urls
 from redirector.app import REDIRECTS, install_fast_path
 from suo.app import Suo
+from tests.fake_telegram import FakeBotApi
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -90,6 +91,18 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+def telegram_config(config: Config, api: FakeBotApi, **overrides: object) -> Config:
+    """`config` with Telegram on, pointed at the fake Bot API `api` (its token and URLs)."""
+    telegram = replace(
+        config.telegram,
+        token=api.token,
+        api_base_url=api.base_url,
+        file_base_url=api.file_base_url,
+        **overrides,  # type: ignore[arg-type]
+    )
+    return replace(config, telegram=telegram)
 
 
 def image_of(data: bytes, name: str = "photo.jpg", size: int | None = None) -> ImageSource:

@@ -19,7 +19,7 @@ from PIL import Image
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, telegram_config
 from tests.fake_telegram import FakeBotApi
 from tests.fake_wecom import FakeWeCom
 from tests.telegram_builders import group_photo_update, group_text_update, url_entities
@@ -95,13 +95,7 @@ async def chat(
     if request.param == "telegram":
         monkeypatch.setenv("PTB_TIMEDELTA", "1")
         async with FakeBotApi(token=TOKEN, can_read_all_group_messages=True) as api:
-            telegram = replace(
-                config.telegram,
-                token=TOKEN,
-                api_base_url=api.base_url,
-                file_base_url=api.file_base_url,
-            )
-            suo = await Suo.open(replace(config, telegram=telegram), clock=clock)
+            suo = await Suo.open(telegram_config(config, api), clock=clock)
             await suo.start_adapters()
             try:
                 yield TelegramChat(api)

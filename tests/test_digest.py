@@ -56,7 +56,7 @@ from bot.model import (
 from bot.scheduler import DigestScheduler, DigestService, RunOutcome, Send
 from bot.storage import Store, open_store
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock, group_message
+from tests.conftest import REPO, FakeClock, group_message, telegram_config
 from tests.fake_telegram import FakeBotApi
 from tests.fake_wecom import FakeWeCom, md5_hex
 
@@ -786,13 +786,7 @@ async def telegram_suo(
     config: Config, clock: FakeClock, _ptb_timedelta: None
 ) -> AsyncIterator[tuple[Suo, FakeBotApi]]:
     async with FakeBotApi(token=TOKEN, can_read_all_group_messages=True) as api:
-        telegram = replace(
-            config.telegram,
-            token=TOKEN,
-            api_base_url=api.base_url,
-            file_base_url=api.file_base_url,
-        )
-        suo = await Suo.open(replace(config, telegram=telegram), clock=clock)
+        suo = await Suo.open(telegram_config(config, api), clock=clock)
         try:
             yield suo, api
         finally:

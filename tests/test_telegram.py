@@ -8,7 +8,6 @@ import io
 import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import pytest
 import zxingcpp
@@ -18,7 +17,7 @@ from PIL import Image
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock
+from tests.conftest import REPO, FakeClock, telegram_config
 from tests.fake_telegram import FakeBotApi
 from tests.telegram_builders import (
     DEFAULT_CHAT_ID,
@@ -50,17 +49,6 @@ def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
 async def api() -> AsyncIterator[FakeBotApi]:
     async with FakeBotApi(token=TOKEN, can_read_all_group_messages=True) as fake:
         yield fake
-
-
-def telegram_config(config: Config, api: FakeBotApi, **overrides: object) -> Config:
-    telegram = replace(
-        config.telegram,
-        token=TOKEN,
-        api_base_url=api.base_url,
-        file_base_url=api.file_base_url,
-        **overrides,  # type: ignore[arg-type]
-    )
-    return replace(config, telegram=telegram)
 
 
 @pytest.fixture
