@@ -128,11 +128,7 @@ def risks(url: str, blocked: Iterable[str]) -> tuple[Risk, ...]:
     `blocked` are domains; each blocks itself and its subdomains. An unparsable URL or one
     without a host has no risks here: validation (`bot.urls.normalize_url`) refuses it.
     """
-    blocked_ascii = tuple(_domain_ascii(d) for d in blocked)
-    found: set[Risk] = set()
-    for host in _hosts(url):
-        found.update(_host_risks(host, blocked_ascii))
-    return tuple(risk for risk in Risk if risk in found)
+    return _risks_of(_judge(url, blocked))
 
 
 def refusal(url: str, blocked: Iterable[str]) -> UserError | None:
@@ -142,8 +138,28 @@ def refusal(url: str, blocked: Iterable[str]) -> UserError | None:
     hosts are allowed and only labelled (`risk_label`). The error is returned, not raised, so
     callers decide whether to reply, skip or raise.
     """
+    return _refusal_of(_judge(url, blocked))
+
+
+def assess(url: str, blocked: Iterable[str]) -> tuple[UserError | None, tuple[Risk, ...]]:
+    """`refusal` and `risks` together, reading the URL's hosts once."""
+    judged = _judge(url, blocked)
+    return _refusal_of(judged), _risks_of(judged)
+
+
+def _judge(url: str, blocked: Iterable[str]) -> list[tuple[_Host, set[Risk]]]:
     blocked_ascii = tuple(_domain_ascii(d) for d in blocked)
-    judged = [(host, _host_risks(host, blocked_ascii)) for host in _hosts(url)]
+    return [(host, _host_risks(host, blocked_ascii)) for host in _hosts(url)]
+
+
+def _risks_of(judged: list[tuple[_Host, set[Risk]]]) -> tuple[Risk, ...]:
+    found: set[Risk] = set()
+    for _, risks_of_host in judged:
+        found.update(risks_of_host)
+    return tuple(risk for risk in Risk if risk in found)
+
+
+def _refusal_of(judged: list[tuple[_Host, set[Risk]]]) -> UserError | None:
     for risk, key in _REFUSALS:
         for host, found in judged:
             if risk in found:

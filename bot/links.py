@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from bot.admission import CreationLimiter, Risk, refusal, risk_label, risks
+from bot.admission import CreationLimiter, Risk, assess, risk_label
 from bot.clock import Clock
 from bot.config import LinksConfig
 from bot.context import Context
@@ -121,10 +121,9 @@ class Shortener:
             # A group robot's URL carries its key: shortening would publish the secret.
             raise UserError("url_secret", "url_secret")
         blocked = self.blocked_domains(group)
-        refused = refusal(url, blocked)
+        refused, found = assess(url, blocked)
         if refused is not None:
             raise refused
-        found = risks(url, blocked)
         now = self._clock()
         existing = await self._store.link_for_url(group.id, url)
         if existing is not None:
