@@ -16,7 +16,7 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.i18n import translate
 from bot.model import GroupSettings, Link, LinkRules, Reply
-from bot.policy import IN_APP, parse_platforms, platform_list
+from bot.policy import IN_APP, effective_policy, parse_platforms, platform_list
 from bot.storage import Store
 from bot.urls import host_of
 
@@ -142,8 +142,8 @@ def describe_rules(link: Link, settings: GroupSettings, lang: str) -> str:
     """One line of the rules a link follows (its own, else the group's); "" when none."""
     rules = link.rules
     parts: list[str] = []
-    platforms = rules.platforms if rules.platforms is not None else settings.platforms
-    anti_red = rules.anti_red if rules.anti_red is not None else settings.anti_red
+    policy = effective_policy(link, settings)  # what the redirector applies
+    platforms, anti_red = policy.platforms, policy.anti_red
     zh = lang.startswith("zh")
     if platforms is not None:
         names = platform_list(platforms, lang)
