@@ -20,6 +20,7 @@ from bot.urls import find_urls
 from redirector.app import REDIRECTS, install_fast_path
 from suo.app import Suo
 from tests.fake_telegram import FakeBotApi
+from tests.fake_wecom import FakeWeCom
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -103,6 +104,18 @@ def telegram_config(config: Config, api: FakeBotApi, **overrides: object) -> Con
         **overrides,  # type: ignore[arg-type]
     )
     return replace(config, telegram=telegram)
+
+
+def wecom_config(config: Config, fake: FakeWeCom, **overrides: object) -> Config:
+    """`config` with the WeCom AI bot on, its callback crypto and group robots at `fake`."""
+    wecom = replace(
+        config.wecom,
+        token=fake.token,
+        encoding_aes_key=fake.encoding_aes_key,
+        webhook_base_url=fake.url,
+        **overrides,  # type: ignore[arg-type]
+    )
+    return replace(config, wecom=wecom)
 
 
 def image_of(data: bytes, name: str = "photo.jpg", size: int | None = None) -> ImageSource:

@@ -8,7 +8,6 @@ import base64
 import io
 import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Protocol
 
 import pytest
@@ -19,7 +18,7 @@ from PIL import Image
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import FakeClock, telegram_config
+from tests.conftest import FakeClock, telegram_config, wecom_config
 from tests.fake_telegram import FakeBotApi
 from tests.fake_wecom import FakeWeCom
 from tests.telegram_builders import group_photo_update, group_text_update, url_entities
@@ -104,8 +103,7 @@ async def chat(
                 await suo.close()
     else:
         async with FakeWeCom() as fake:
-            wecom = replace(config.wecom, token=fake.token, encoding_aes_key=fake.encoding_aes_key)
-            suo = await Suo.open(replace(config, wecom=wecom), clock=clock)
+            suo = await Suo.open(wecom_config(config, fake), clock=clock)
             server = TestServer(suo.redirector_app(), host="127.0.0.1", port=0)
             await server.start_server()
             try:

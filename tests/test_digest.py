@@ -56,7 +56,7 @@ from bot.model import (
 from bot.scheduler import DigestScheduler, DigestService, RunOutcome, Send
 from bot.storage import Store, open_store
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock, group_message, telegram_config
+from tests.conftest import REPO, FakeClock, group_message, telegram_config, wecom_config
 from tests.fake_telegram import FakeBotApi
 from tests.fake_wecom import FakeWeCom, md5_hex
 
@@ -865,13 +865,7 @@ async def test_wecom_gets_markdown_and_the_chart_through_the_bound_robot(
     config: Config, clock: FakeClock
 ) -> None:
     async with FakeWeCom() as fake:
-        wecom = replace(
-            config.wecom,
-            token=fake.token,
-            encoding_aes_key=fake.encoding_aes_key,
-            webhook_base_url=fake.url,
-        )
-        suo = await Suo.open(replace(config, wecom=wecom), clock=clock)
+        suo = await Suo.open(wecom_config(config, fake), clock=clock)
         try:
             bound = await seed_week(suo.store, "wecom", "wrBound")
             unbound = await suo.store.upsert_group("wecom", "wrUnbound", "没绑定的群", "zh-CN")

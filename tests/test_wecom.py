@@ -9,7 +9,6 @@ import hashlib
 import io
 import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import aiohttp
 import aiosqlite
@@ -27,7 +26,7 @@ from adapters.wecom_webhook import (
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock
+from tests.conftest import REPO, FakeClock, wecom_config
 from tests.fake_wecom import FakeWeCom, WeComCrypto
 from tests.wecom_builders import (
     group_image,
@@ -50,21 +49,9 @@ async def fake() -> AsyncIterator[FakeWeCom]:
         yield wecom
 
 
-def wecom_config(config: Config, fake: FakeWeCom, **overrides: object) -> Config:
-    wecom = replace(
-        config.wecom,
-        token=fake.token,
-        encoding_aes_key=fake.encoding_aes_key,
-        webhook_base_url=fake.url,
-        admins=("boss",),
-        **overrides,  # type: ignore[arg-type]
-    )
-    return replace(config, wecom=wecom)
-
-
 @pytest.fixture
 async def bot(config: Config, clock: FakeClock, fake: FakeWeCom) -> AsyncIterator[Suo]:
-    suo = await Suo.open(wecom_config(config, fake), clock=clock)
+    suo = await Suo.open(wecom_config(config, fake, admins=("boss",)), clock=clock)
     try:
         yield suo
     finally:
@@ -208,7 +195,9 @@ async def test_a_retried_msgid_gets_the_same_reply_and_one_link(
 async def test_slow_work_is_acknowledged_then_followed_up_via_response_url(
     config: Config, clock: FakeClock, fake: FakeWeCom
 ) -> None:
-    suo = await Suo.open(wecom_config(config, fake, reply_deadline_ms=100), clock=clock)
+    suo = await Suo.open(
+        wecom_config(config, fake, admins=("boss",), reply_deadline_ms=100), clock=clock
+    )
     server = TestServer(suo.redirector_app(), host="127.0.0.1", port=0)
     await server.start_server()
     try:
