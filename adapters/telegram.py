@@ -11,7 +11,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -125,6 +125,8 @@ class TelegramAdapter:
 
     async def start(self) -> None:
         app = self.application
+        if app.running:
+            raise RuntimeError("the telegram adapter is already running")
         await app.initialize()  # getMe: fails here, clearly, on a wrong token
         me = app.bot
         self._username = me.username
@@ -160,17 +162,41 @@ class TelegramAdapter:
             await app.updater.stop()
         if app.running:
             await app.stop()
-        await app.shutdown()
+        await app.shutdown()  # PTB makes this a no-op when it was never initialized
+
+    @property
+    def uses_webhook(self) -> bool:
+        return self._config.mode == "webhook"
 
     def mount(self, web_app: web.Application) -> None:
-        """Serve the webhook on the redirector's app: one port for both."""
+        """Serve the webhook on `web_app` (the redirector's: one port for both) and run the bot
+        for exactly as long as `web_app` runs.
+
+        The route and the bot that processes its updates start and stop together, so no
+        process can acknowledge Telegram's POSTs without handling them: a scale-out
+        `suo redirector` behind a load balancer answers updates like `suo run` does.
+        """
+        if not self.uses_webhook:
+            raise RuntimeError("mount() is for webhook mode; polling runs with start()")
         web_app.router.add_post(self._config.webhook_path, self.webhook)
+        web_app.cleanup_ctx.append(self._run_with_web_app)
+
+    async def _run_with_web_app(self, web_app: web.Application) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
 
     async def webhook(self, request: web.Request) -> web.StreamResponse:
         secret = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(secret.encode(), self._config.webhook_secret.encode()):
             log.warning("telegram webhook refused: wrong secret from %s", request.remote)
             return web.Response(status=403, text="forbidden")
+        if not self.application.running:
+            # Never acknowledge what nothing will process: Telegram retries non-2xx answers.
+            log.warning("telegram webhook update refused: the bot is not running")
+            return web.Response(status=503, text="not running")
         try:
             data = await request.json()
             update = Update.de_json(data, self.application.bot)

@@ -156,7 +156,8 @@ class Suo:
         return self.telegram is not None or self.wecom is not None
 
     def _mount_webhooks(self, app: web.Application) -> None:
-        if self.telegram is not None and self.config.telegram.mode == "webhook":
+        # A mounted Telegram webhook starts and stops the bot with `app` (see its mount()).
+        if self.telegram is not None and self.telegram.uses_webhook:
             self.telegram.mount(app)
         if self.wecom is not None:
             self.wecom.mount(app)
@@ -197,7 +198,9 @@ class Suo:
         return runner
 
     async def start_adapters(self) -> None:
-        if self.telegram is not None:
+        """Start what receives on its own: Telegram polling and the digest scheduler. A webhook
+        bot is started by the web app that serves its route, wherever that app runs."""
+        if self.telegram is not None and not self.telegram.uses_webhook:
             await self.telegram.start()
         if self.digests is not None:
             await self.digests.start()

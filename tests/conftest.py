@@ -6,6 +6,7 @@ Everything binds 127.0.0.1 port 0; nothing here reaches beyond loopback.
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,6 +25,13 @@ from tests.fake_wecom import FakeWeCom
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+
+def free_port() -> int:
+    """A loopback port free right now, for servers a test starts in another process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class FakeClock:

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,14 +19,9 @@ import pytest
 from PIL import Image
 
 from bot.qr import render_qr_png
+from tests.conftest import free_port
 
 CURL_UA = "curl/8.5.0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,20 +4,26 @@ Bot API (tests/fake_telegram.py) on 127.0.0.1, real SQLite, the real redirector.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import os
 import re
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import aiohttp
 import pytest
 import zxingcpp
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock, telegram_config
+from tests.conftest import REPO, FakeClock, free_port, telegram_config
 from tests.fake_telegram import FakeBotApi
 from tests.telegram_builders import (
     DEFAULT_CHAT_ID,
@@ -225,9 +231,10 @@ async def test_webhook_mode_checks_the_secret(
     )
     await suo.start_adapters()
     try:
-        assert api.webhook_url == "https://suo.test/telegram/webhook"
-        assert api.webhook_secret_token == WEBHOOK_SECRET
+        assert api.webhook_url == ""  # the web app that serves the route starts the bot
         async with TestClient(TestServer(suo.redirector_app(), host="127.0.0.1", port=0)) as c:
+            assert api.webhook_url == "https://suo.test/telegram/webhook"
+            assert api.webhook_secret_token == WEBHOOK_SECRET
             text = "https://example.com/hooked"
             body = group_text_update(text, entities=url_entities(text)) | {"update_id": 1}
             wrong = await c.post(
@@ -286,3 +293,109 @@ async def test_a_failing_reply_is_logged_and_the_next_message_is_answered(
     await bot.stop_adapters()  # waits for the error handler's task
     failures = [r for r in caplog.records if "telegram update failed" in r.getMessage()]
     assert failures and "chat=-100123" in failures[0].getMessage()
+
+
+async def test_a_scale_out_redirector_process_answers_webhook_updates(
+    tmp_path: Path, api: FakeBotApi
+) -> None:
+    """Behind a load balancer every node is a `suo redirector`: Telegram's POST to any of them
+    must get the member a reply, not a 200 and silence."""
+    port = free_port()
+    cfg = tmp_path / "suo.toml"
+    cfg.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+public_url = "http://127.0.0.1:{port}"
+
+[storage]
+url = "sqlite:///{tmp_path / "suo.db"}"
+
+[clicks]
+spill_path = "{tmp_path / "spill.jsonl"}"
+
+[telegram]
+token = "{TOKEN}"
+mode = "webhook"
+webhook_secret = "{WEBHOOK_SECRET}"
+api_base_url = "{api.base_url}"
+file_base_url = "{api.file_base_url}"
+""",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PTB_TIMEDELTA": "1", "PYTHONUNBUFFERED": "1"}
+    node = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "suo.cli",
+        "--config",
+        str(cfg),
+        "redirector",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        await _wait_until_healthy(f"http://127.0.0.1:{port}/healthz")
+        for _ in range(200):  # setWebhook follows the route's start: bounded, ~10 s at most
+            if api.webhook_url:
+                break
+            await asyncio.sleep(0.05)
+        assert api.webhook_url == f"http://127.0.0.1:{port}/telegram/webhook"
+        text = "看看 https://example.com/scale-out"
+        api.push_update(group_text_update(text, entities=url_entities(text)))
+        (call,) = await asyncio.wait_for(api.wait_for_call("sendPhoto"), timeout=30)
+    finally:
+        node.terminate()
+        _, err = await asyncio.wait_for(node.communicate(), timeout=30)
+    assert node.returncode == 0, err.decode()
+    assert "https://example.com/scale-out" in call.params["caption"]
+    assert SHORT_LOCAL.search(call.params["caption"])
+    assert [d.status for d in api.webhook_deliveries] == [200]
+
+
+SHORT_LOCAL = re.compile(r"http://127\.0\.0\.1:\d+/[A-Za-z0-9]{7}")
+
+
+async def _wait_until_healthy(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(400):  # bounded: ~20 s at most
+            try:
+                async with http.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} never answered")
+
+
+async def test_the_webhook_route_never_acknowledges_an_update_it_cannot_process(
+    config: Config, clock: FakeClock, api: FakeBotApi
+) -> None:
+    suo = await Suo.open(
+        telegram_config(config, api, mode="webhook", webhook_secret=WEBHOOK_SECRET), clock=clock
+    )
+    try:
+        assert suo.telegram is not None
+        text = "https://example.com/early"
+        body = group_text_update(text, entities=url_entities(text)) | {"update_id": 1}
+        # The handler alone, on an app whose bot was never started (no mount()):
+        app = web.Application()
+        app.router.add_post("/telegram/webhook", suo.telegram.webhook)
+        async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as c:
+            early = await c.post(
+                "/telegram/webhook",
+                json=body,
+                headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
+            )
+        assert early.status == 503  # Telegram keeps the update and delivers it again
+        assert api.calls_to("sendPhoto") == []
+        # Mounted, the bot runs with the app; a second start elsewhere is refused, not doubled.
+        async with TestClient(TestServer(suo.redirector_app(), host="127.0.0.1", port=0)):
+            with pytest.raises(RuntimeError, match="already running"):
+                await suo.telegram.start()
+    finally:
+        await suo.close()
