@@ -18,6 +18,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import idna
+from confusable_homoglyphs import categories, confusables
 from yarl import URL
 
 from bot.clock import Clock, epoch_seconds
@@ -38,7 +39,7 @@ class Risk(StrEnum):
     PRIVATE = "private"  # loopback, private, link-local, reserved... or an intranet name
     IP_LITERAL = "ip_literal"  # an IP address instead of a domain name
     BLOCKED = "blocked"  # on the configured or the group's block list
-    PUNYCODE = "punycode"  # an xn-- label: a possible look-alike domain
+    LOOKALIKE = "lookalike"  # letters of another script posing as Latin ones (аррӏе.com)
     SHORTENER = "shortener"  # another shortener: hides the real destination
 
 
@@ -191,8 +192,6 @@ def _hosts(url: str) -> list[_Host]:
 
     Browsers follow the WHATWG URL rules (backslashes as slashes, percent-decoded and
     NFKC-mapped hosts, shorthand IPv4); judging both views means neither hides an address.
-    Mixed-script look-alikes typed in Unicode (а in "аpple") are out of scope: only hosts
-    that arrive as xn-- labels are flagged as punycode.
     """
     raw: list[str] = []
     browser = _browser_host(url)
@@ -303,13 +302,56 @@ def _host_risks(host: _Host, blocked_ascii: tuple[str, ...]) -> set[Risk]:
     labels = host.name.split(".")
     if len(labels) == 1 or any(_ends_with(host.name, s) for s in _PRIVATE_SUFFIXES):
         found.add(Risk.PRIVATE)
-    if any(label.startswith("xn--") for label in labels):
-        found.add(Risk.PUNYCODE)
+    if (not host.name.isascii() or "xn--" in host.name) and is_lookalike_host(labels):
+        found.add(Risk.LOOKALIKE)
     if is_blocked(host.ascii, blocked_ascii):
         found.add(Risk.BLOCKED)
     if is_blocked(host.ascii, SHORTENER_DOMAINS):
         found.add(Risk.SHORTENER)
     return found
+
+
+# Script sets one label may mix without being suspicious: UTS #39's "highly restrictive"
+# profile, which is what browsers use to decide whether to show a host in Unicode.
+_SCRIPT_COMBINATIONS = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+_NEUTRAL_SCRIPTS = frozenset({"COMMON", "INHERITED"})  # digits, hyphens, combining marks
+
+
+def is_lookalike_host(labels: Sequence[str]) -> bool:
+    """True when a host, typed in Unicode or as xn--, could pass for another name: a label
+    mixes scripts no language writes together ("аpple", with a Cyrillic а), or every letter
+    of a non-Latin label has a Latin twin under a top-level domain of another script
+    ("аррӏе.com", all Cyrillic). яндекс.рф, 例子.测试, münchen.de or 日本語のテスト.jp are not.
+    """
+    names: list[str] = []
+    for label in labels:
+        if label.startswith("xn--"):
+            try:
+                label = idna.decode(label)
+            except (idna.IDNAError, UnicodeError, ValueError):
+                return True  # not valid punycode: nothing honest needs that
+        names.append(label)
+    tld = names[-1]
+    tld_scripts = _scripts(tld)
+    for label in names:
+        scripts = _scripts(label)
+        if len(scripts) > 1 and not any(scripts <= ok for ok in _SCRIPT_COMBINATIONS):
+            return True
+        if label is not tld and scripts - {"LATIN"} and not scripts <= tld_scripts:
+            letters = [c for c in label if categories.alias(c) not in _NEUTRAL_SCRIPTS]
+            if all(confusables.is_confusable(c, preferred_aliases=["latin"]) for c in letters):
+                return True
+    return False
+
+
+def _scripts(label: str) -> set[str]:
+    if label.isascii():
+        return {"LATIN"} if any(c.isalpha() for c in label) else set()
+    return {categories.alias(char) for char in label} - _NEUTRAL_SCRIPTS
 
 
 def _ends_with(name: str, domain: str) -> bool:

@@ -482,9 +482,9 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "被屏蔽的域名",
         "en": "blocked domain",
     },
-    "risk.punycode": {
-        "zh-CN": "编码域名（xn--），可能仿冒其他网站",
-        "en": "punycode domain (xn--): may imitate another site",
+    "risk.lookalike": {
+        "zh-CN": "域名含形似拉丁字母的其他文字（如西里尔字母），可能仿冒其他网站",
+        "en": "look-alike letters from another script in the domain: may imitate another site",
     },
     "risk.shortener": {
         "zh-CN": "短链接跳转（真实去向被隐藏）",
@@ -500,6 +500,30 @@ _CATALOG: dict[str, dict[str, str]] = {
     "kind.sms": {"zh-CN": "短信", "en": "SMS"},
     "kind.geo": {"zh-CN": "位置", "en": "location"},
     "kind.text": {"zh-CN": "文字", "en": "text"},
+    "kind.payment": {"zh-CN": "收款码", "en": "payment code"},
+    "kind.invite": {"zh-CN": "入群邀请", "en": "group invite"},
+    "kind.contact": {"zh-CN": "名片（加好友 / 公众号）", "en": "contact card"},
+    "kind.miniprogram": {"zh-CN": "小程序", "en": "mini-program"},
+    "qr_payment_warning": {
+        "zh-CN": (
+            "⚠️ 这是收款码：扫码付款的钱会进发码人的账户。「扫码领红包」是群里常见的骗局，"
+            "请勿扫码付款。未生成短链接（管理员可用 /short 明确缩短）。"
+        ),
+        "en": (
+            '⚠️ This is a payment code: scanning it pays whoever posted it. "Scan to get a '
+            'red packet" is a classic group scam. Not shortened (an admin can still /short it).'
+        ),
+    },
+    "url_payment": {
+        "zh-CN": (
+            "⚠️ 这是收款码链接：打开即向对方付款（「扫码领红包」是常见骗局）。"
+            "只有管理员用 /short 明确要求时才会缩短。"
+        ),
+        "en": (
+            '⚠️ This is a payment link: opening it pays whoever posted it ("scan to get a red '
+            "packet\" is a classic scam). Only an admin's explicit /short shortens it."
+        ),
+    },
 }
 
 

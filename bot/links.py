@@ -14,7 +14,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from bot.admission import CreationLimiter, Risk, assess, risk_label
 from bot.clock import Clock
@@ -22,6 +22,7 @@ from bot.config import LinksConfig
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import Group, Link, LinkRules, Reply, ReplyImage
+from bot.purposes import Purpose, url_purpose
 from bot.qr import render_qr_png
 from bot.settings import LinkOptions, describe_rules, parse_link_options
 from bot.storage import CodeTaken, Store
@@ -35,6 +36,17 @@ _MAX_CODE_DRAWS = 8
 _MAX_QR_TEXT = 1000
 _SECRET_WEBHOOK = re.compile(r"/cgi-bin/webhook/send\?(?:.*&)?key=", re.IGNORECASE)
 _BARE_DOMAIN = re.compile(r"(?:[\w-]+\.)+[^\W\d_]{2,}(?:/\S*)?")
+
+
+_DEFAULT_PORTS = (80, 443)
+_SLASHES = re.compile(r"/{2,}")
+
+
+def _origin(parts: SplitResult) -> tuple[str, int]:
+    """(host, port) as a browser connects: lower-case, no trailing dot, default ports filled."""
+    host = (parts.hostname or "").rstrip(".")
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return host, port
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +95,22 @@ class Shortener:
         return f"{self._public_url}/{code}"
 
     def is_own_short_link(self, url: str) -> bool:
+        """True for a link to one of our codes, however it is spelled: http or https, with
+        or without the default port, a trailing dot on the host, doubled slashes."""
         try:
             parts = urlsplit(url)
-            same_origin = (parts.hostname, parts.port) == (
-                self._public.hostname,
-                self._public.port,
-            )
+            host, port = _origin(parts)
         except ValueError:
             return False
-        base_path = self._public.path.rstrip("/")
-        path = parts.path
-        if not same_origin or not path.startswith(base_path):
+        public_host, public_port = _origin(self._public)
+        same_port = port == public_port or (
+            port in _DEFAULT_PORTS and public_port in _DEFAULT_PORTS
+        )
+        if host != public_host or not same_port:
+            return False
+        base_path = _SLASHES.sub("/", self._public.path).rstrip("/")
+        path = _SLASHES.sub("/", parts.path)
+        if not path.startswith(base_path):
             return False
         return _CODE_PATH.fullmatch(path[len(base_path) :]) is not None
 
@@ -103,14 +120,19 @@ class Shortener:
         sharer_id: int | None,
         raw_url: str,
         options: LinkOptions | None = None,
+        *,
+        admin_request: bool = False,
     ) -> ShortLink:
         """The group's short link for `raw_url`, created on first use.
 
         `options` (admins only, checked by the caller) set the link's own rules, also on a
         link the group already has. Creating counts against the member's and the group's
-        rate limits; reusing does not.
+        rate limits; reusing does not. Payment codes are shortened only on an admin's
+        explicit request (`admin_request`, checked by the caller).
         """
         url = normalize_url(raw_url, max_length=self._config.max_url_length)
+        if url_purpose(url) is Purpose.PAYMENT and not admin_request:
+            raise UserError("url_payment", "url_payment")
         try:
             location_header(url)  # what the redirect will send: refuse now what it can't
         except ValueError as e:
@@ -205,7 +227,7 @@ class LinkReplies:
         for url in dict.fromkeys(urls):
             try:
                 short = await self._shortener.shorten_in_group(
-                    ctx.group, ctx.sharer_id, url, options
+                    ctx.group, ctx.sharer_id, url, options, admin_request=explicit and ctx.is_admin
                 )
             except UserError as e:
                 if explicit or e.code != "already_short":

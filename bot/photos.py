@@ -13,6 +13,7 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.links import Shortener, short_link_image
 from bot.model import ImageSource, Reply, ReplyImage
+from bot.purposes import Purpose
 from bot.qr import decode_qr_codes, url_in_payload
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ class PhotoReplies:
             lines.append(
                 ctx.t("qr_item", index=index, kind=ctx.t(f"kind.{code.kind}"), text=shown)
             )
+            if code.kind == Purpose.PAYMENT:
+                # Scanning pays whoever posted it; shortening would only spread it further.
+                lines.append("   " + ctx.t("qr_payment_warning"))
+                continue
             url = url_in_payload(code.text, code.kind)
             if url is None:
                 continue

@@ -21,11 +21,11 @@ from bot.i18n import LANGS, catalog, translate
 
 BLOCKED = ("blocked.example", "Ads.Example.", "广告.中国")
 
-P, IP, B, PUNY, S = (
+P, IP, B, LOOK, S = (
     Risk.PRIVATE,
     Risk.IP_LITERAL,
     Risk.BLOCKED,
-    Risk.PUNYCODE,
+    Risk.LOOKALIKE,
     Risk.SHORTENER,
 )
 
@@ -81,10 +81,27 @@ P, IP, B, PUNY, S = (
         ("http://nas.lan/", (P,)),
         ("http://router.home.arpa/", (P,)),
         ("http://intranet/", (P,)),
-        # Look-alike domains.
-        ("https://xn--80ak6aa92e.com/", (PUNY,)),
-        ("https://XN--80AK6AA92E.com/", (PUNY,)),
-        ("https://login.xn--pple-43d.com/", (PUNY,)),
+        # Look-alike domains, typed in Unicode or as punycode alike.
+        ("https://xn--80ak6aa92e.com/", (LOOK,)),
+        ("https://XN--80AK6AA92E.com/", (LOOK,)),
+        ("https://аррӏе.com/", (LOOK,)),  # all Cyrillic, every letter has a Latin twin
+        ("https://login.xn--pple-43d.com/", (LOOK,)),
+        ("https://login.аpple.com/", (LOOK,)),  # Cyrillic а among Latin letters
+        ("https://раypal.com/", (LOOK,)),
+        ("https://ѕсоре.net/", (LOOK,)),
+        ("https://xn--invalid-punycode-.com/", (LOOK,)),  # not valid punycode
+        # Real names in one script (or in a combination a language writes) are not suspicious.
+        ("https://яндекс.рф/", ()),
+        ("https://xn--d1acpjx3f.xn--p1ai/", ()),  # яндекс.рф as punycode
+        ("https://президент.рф/", ()),
+        ("https://δοκιμή.gr/", ()),
+        ("https://münchen.de/", ()),
+        ("https://xn--mnchen-3ya.de/", ()),
+        ("https://例子.测试/", ()),
+        ("https://xn--fsqu00a.xn--0zwm56d/", ()),  # 例子.测试 as punycode
+        ("https://日本語のテスト.jp/", ()),
+        ("https://한국.kr/", ()),
+        ("https://ok中文.com/", ()),
         # Shorteners hide where they lead.
         ("https://bit.ly/abc", (S,)),
         ("https://www.bit.ly/x", (S,)),
@@ -101,10 +118,10 @@ P, IP, B, PUNY, S = (
         ("https://notblocked.example/x", ()),
         ("https://ads.example/", (B,)),
         ("https://www.广告.中国/", (B,)),
-        ("https://www.xn--4rr70v.xn--fiqs8s/", (B, PUNY)),
+        ("https://www.xn--4rr70v.xn--fiqs8s/", (B,)),
         # Several risks at once, in a fixed order.
         ("http://bit.ly.local/", (P,)),
-        ("https://xn--80ak6aa92e.blocked.example/", (B, PUNY)),
+        ("https://xn--80ak6aa92e.blocked.example/", (B, LOOK)),
         # Nothing to judge.
         ("not a url", ()),
         ("http://[::1/", ()),
@@ -158,7 +175,7 @@ def test_refusal_names_what_is_wrong(url: str, code: str, params: dict[str, str]
     "url",
     [
         "https://example.com/",
-        "https://bit.ly/abc",  # shorteners and punycode are allowed, only labelled
+        "https://bit.ly/abc",  # shorteners and look-alikes are allowed, only labelled
         "https://xn--80ak6aa92e.com/",
         "https://例子.测试/",
         "not a url",
@@ -182,8 +199,13 @@ def test_refusal_is_returned_not_raised_and_uses_no_block_list_by_default() -> N
         ((S,), "en", "⚠️ shortener: hides the real destination"),
         ((P, IP), "zh-CN", "⚠️ 内网或本机地址；IP 地址链接（没有域名）"),
         ((P, IP), "en", "⚠️ internal or local address; IP address instead of a domain name"),
-        ((B, PUNY), "en", "⚠️ blocked domain; punycode domain (xn--): may imitate another site"),
-        ((PUNY,), "fr", "⚠️ 编码域名（xn--），可能仿冒其他网站"),  # unknown language: zh-CN
+        (
+            (B, LOOK),
+            "en",
+            "⚠️ blocked domain; look-alike letters from another script in the domain: "
+            "may imitate another site",
+        ),
+        ((LOOK,), "fr", "⚠️ 域名含形似拉丁字母的其他文字（如西里尔字母），可能仿冒其他网站"),
     ],
 )
 def test_risk_label(found: tuple[Risk, ...], lang: str, label: str) -> None:

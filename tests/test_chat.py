@@ -62,6 +62,33 @@ async def test_our_own_short_link_is_not_shortened_again(suo: Suo) -> None:
     assert "已经是短链接" in answer.text and not answer.images
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "https://suo.test:443/{code}",
+        "http://suo.test/{code}",
+        "HTTPS://SUO.TEST/{code}",
+        "https://suo.test//{code}",
+        "https://suo.test/{code}+",
+        "https://suo.test/{code}.png",
+    ],
+)
+async def test_our_own_short_link_is_recognised_however_it_is_spelled(
+    suo: Suo, spelling: str
+) -> None:
+    (reply,) = await suo.core.handle(group_message("https://example.com/x"))
+    (code,) = codes_in(reply)
+    (answer,) = await suo.core.handle(group_message("/short " + spelling.format(code=code)))
+    assert "已经是短链接" in answer.text and not answer.images
+    assert await suo.store.link_for_url(1, spelling.format(code=code)) is None
+
+
+async def test_another_port_or_host_is_not_our_short_link(suo: Suo) -> None:
+    for other in ("https://suo.test:8443/AbCdEfG", "https://evil.suo.test.example/AbCdEfG"):
+        (answer,) = await suo.core.handle(group_message("/short " + other))
+        assert codes_in(answer), other
+
+
 async def test_short_command_refuses_bad_urls_clearly(suo: Suo) -> None:
     (js,) = await suo.core.handle(group_message("/short javascript:alert(1)"))
     assert "http://" in js.text and not js.images

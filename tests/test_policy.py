@@ -342,6 +342,19 @@ async def test_risky_but_allowed_links_carry_a_label(suo: Suo) -> None:
     assert text.count("⚠️") >= 2
 
 
+@pytest.mark.parametrize("host", ["аррӏе.com", "xn--80ak6aa92e.com"])
+async def test_a_look_alike_domain_is_labelled_in_either_spelling(suo: Suo, host: str) -> None:
+    text = await say(suo, member(f"/short https://{host}/login"))
+    assert SHORT.search(text)
+    assert "⚠️" in text and "可能仿冒" in text
+
+
+async def test_a_chinese_domain_is_not_labelled_in_either_spelling(suo: Suo) -> None:
+    for host in ("例子.测试", "xn--fsqu00a.xn--0zwm56d"):
+        text = await say(suo, member(f"/short https://{host}/活动"))
+        assert SHORT.search(text) and "⚠️" not in text, text
+
+
 async def test_decoded_qr_links_carry_risk_labels_and_internal_ones_are_refused(
     suo: Suo,
 ) -> None:
