@@ -128,13 +128,21 @@ class ConsoleChat:
     async def _show(self, reply: Reply) -> None:
         self._write("suo> " + reply.text.replace("\n", "\n     "))
         for image in reply.images:
-            path = self._qr_dir / image.filename
-            await asyncio.to_thread(self._save, path, image.png)
+            path = await asyncio.to_thread(self._save, self._qr_dir / image.filename, image.png)
             self._write(f"     {'QR' if image.kind == 'qr' else 'chart'}: {path}")
 
-    def _save(self, path: Path, data: bytes) -> None:
+    @staticmethod
+    def _save(path: Path, data: bytes) -> Path:
+        """Write `data` at `path`, or beside it (`qr-2.png`, ...) when another image already
+        has that name: a printed path keeps showing what it showed."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        candidate = path
+        for number in range(2, 10_000):
+            if not candidate.exists() or candidate.read_bytes() == data:
+                break
+            candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        candidate.write_bytes(data)
+        return candidate
 
 
 async def stdin_lines(prompt: Callable[[], str] | None = None) -> AsyncIterator[str]:

@@ -95,6 +95,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "That text is too long for a QR code (limit {limit} characters).",
     },
     "qr_made": {"zh-CN": "二维码：{text}", "en": "QR code: {text}"},
+    "file_unreadable": {
+        "zh-CN": "无法读取文件：{reason}",
+        "en": "cannot read the file: {reason}",
+    },
     "qr_none_found": {
         "zh-CN": "图片中没有找到二维码。请换一张更清晰、二维码更大的照片试试。",
         "en": "No QR code found in that image. Try a sharper photo with the code larger.",

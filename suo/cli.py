@@ -134,6 +134,7 @@ async def cmd_shorten(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    lang = _config(args).console.lang  # the same language `shorten` answers in
     failed = False
     for name in args.files:
         codes: list[dict[str, str]] = []
@@ -142,16 +143,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
             data = Path(name).read_bytes()
             codes = [{"text": c.text, "kind": c.kind} for c in decode_qr_codes(data)]
         except OSError as e:
-            error = f"cannot read file: {e.strerror or type(e).__name__}"
+            error = translate(lang, "file_unreadable", reason=e.strerror or type(e).__name__)
         except UserError as e:
-            error = translate("en", e.message_key, **e.params)
+            error = translate(lang, e.message_key, **e.params)
         failed = failed or error is not None
         if args.json:
             print(json.dumps({"file": name, "codes": codes, "error": error}, ensure_ascii=False))
         elif error:
-            print(f"{name}: error: {error}")
+            print(f"{name}: {error}")
         elif not codes:
-            print(f"{name}: no QR code found")
+            print(f"{name}: {translate(lang, 'qr_none_found')}")
         else:
             for code in codes:
                 print(f"{name}: [{code['kind']}] {code['text']}")
@@ -192,25 +193,74 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """--config and -v, accepted before the command (`suo --config X stats`) and after it
+    (`suo stats --config X`). After it they default to SUPPRESS so they never undo a value
+    given before it."""
+    options = argparse.ArgumentParser(add_help=False)
+    default: dict[str, object] = {"default": argparse.SUPPRESS} if suppress else {}
+    options.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML config file (default: $SUO_CONFIG, else built-in defaults)",
+        **default,  # type: ignore[arg-type]
+    )
+    options.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log debug details",
+        **default,  # type: ignore[arg-type]
+    )
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="suo", description="快缩短网址 suo.run")
-    parser.add_argument("--config", help="TOML config file (default: $SUO_CONFIG or built-ins)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="redirector + chat adapters (console group in a terminal)")
-    sub.add_parser("redirector", help="only the redirector (for scale-out nodes)")
-    sub.add_parser("bot", help="only the chat adapters (no redirector)")
-    sub.add_parser("chat", help="only the console group chat")
-    p = sub.add_parser("shorten", help="shorten one URL")
-    p.add_argument("url")
+    parser = argparse.ArgumentParser(
+        prog="suo",
+        description="快缩短网址 suo.run: short links and QR codes for WeCom and Telegram groups",
+        parents=[_common_options(suppress=False)],
+        epilog="exit codes: 0 ok, 1 some input failed, 2 bad config or refused URL, "
+        "3 database or file error",
+    )
+    common = _common_options(suppress=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=description, parents=[common])
+
+    command(
+        "run",
+        "redirector + chat adapters (console group in a terminal)",
+        "Serve the redirector and run the chat adapters and digests in one process. With no "
+        "platform token and a terminal on stdin, a console group chat starts.",
+    )
+    command(
+        "redirector",
+        "only the redirector (for scale-out nodes)",
+        "Serve short links (and the WeCom and Telegram webhooks when configured, which run "
+        "their bots here too), without polling or digests.",
+    )
+    command(
+        "bot",
+        "only the chat adapters (no redirector)",
+        "Run the chat adapters and digests; in webhook mode serve just the webhook routes.",
+    )
+    command("chat", "only the console group chat", "A console group chat that reads stdin.")
+    p = command("shorten", "shorten one URL", "Print the console group's short link for URL.")
+    p.add_argument("url", metavar="URL")
     p.add_argument("--group", help="group name (default: the console group)")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("decode", help="decode the QR codes in image files")
-    p.add_argument("files", nargs="+")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("stats", help="links and clicks per group")
-    p.add_argument("--group")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help='print {"code", "short_url", "url"}')
+    p = command(
+        "decode",
+        "decode the QR codes in image files",
+        "Decode every QR code in each image file; exit 1 if any file could not be read.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p = command("stats", "links and clicks per group", "All-time links and clicks per group.")
+    p.add_argument("--group", help="only this group (its name)")
+    p.add_argument("--json", action="store_true", help="one JSON line per group")
     return parser
 
 

@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import zxingcpp
 from PIL import Image
 
 from bot.qr import render_qr_png
@@ -109,6 +111,61 @@ def test_decode_json_lines(cfg: Path, tmp_path: Path) -> None:
     assert result.returncode == 1
 
 
+def test_config_and_verbose_work_before_or_after_the_command(cfg: Path) -> None:
+    suo(cfg, "shorten", "https://example.com/order")
+    after = subprocess.run(
+        [sys.executable, "-m", "suo.cli", "stats", "--config", str(cfg), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["links"] == 1
+    helped = subprocess.run(
+        [sys.executable, "-m", "suo.cli", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert helped.returncode == 0
+    assert "--config PATH" in helped.stdout and "--verbose" in helped.stdout
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_and_exit_3(
+    cfg: Path, tmp_path: Path
+) -> None:
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("these are my notes, not a database\n" * 100, encoding="utf-8")
+    for command in (["stats"], ["shorten", "https://example.com/x"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "suo.cli", "--config", str(cfg), *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "SUO_STORAGE_URL": f"sqlite:///{not_a_db}"},
+        )
+        assert result.returncode == 3, result.stderr
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+        assert "Traceback" not in result.stderr and str(not_a_db) in result.stderr
+
+
+def test_decode_answers_in_the_configured_language(cfg: Path, tmp_path: Path) -> None:
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(render_qr_png("x")[:60])
+    zh = suo(cfg, "decode", str(blank), str(tmp_path / "missing.png"))
+    assert "无法读取" in zh.stdout and "Traceback" not in zh.stderr
+    english = tmp_path / "en.toml"
+    english.write_text(
+        cfg.read_text(encoding="utf-8").replace("[console]\n", '[console]\nlang = "en"\n'),
+        encoding="utf-8",
+    )
+    en = suo(english, "decode", str(blank), str(tmp_path / "missing.png"))
+    assert "cannot read the file" in en.stdout and "无法" not in en.stdout
+
+
 def test_console_chat_answers_links_and_bad_input_without_dying(cfg: Path, tmp_path: Path) -> None:
     huge = tmp_path / "huge.png"
     buf = io.BytesIO()
@@ -149,6 +206,22 @@ def test_console_chat_answers_links_and_bad_input_without_dying(cfg: Path, tmp_p
     saved = sorted((tmp_path / "qr").glob("*.png"))
     assert len(saved) == 2  # one QR for week1 (reused), one for the poster's URL
     assert all(str(p) in out for p in saved)
+
+
+def test_console_qr_images_of_different_texts_are_different_files(
+    cfg: Path, tmp_path: Path
+) -> None:
+    result = suo(
+        cfg,
+        "chat",
+        stdin="/qr 周六 10:00 门口集合\n/qr Wi-Fi 密码 8888\n/qr 周六 10:00 门口集合\n",
+    )
+    assert result.returncode == 0, result.stderr
+    shown = re.findall(r"QR: (\S+\.png)", result.stdout)
+    assert len(shown) == 3
+    assert shown[0] == shown[2] != shown[1]  # the same text keeps its file
+    texts = [zxingcpp.read_barcodes(Image.open(path))[0].text for path in shown]
+    assert texts == ["周六 10:00 门口集合", "Wi-Fi 密码 8888", "周六 10:00 门口集合"]
 
 
 def test_readme_walkthrough_shorten_click_stats(cfg: Path) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -168,5 +169,11 @@ async def open_store(url: str) -> Store:
     if url.startswith("sqlite:///"):
         from bot.storage.sqlite import SqliteStore
 
-        return await SqliteStore.open(url.removeprefix("sqlite:///"))
+        path = url.removeprefix("sqlite:///")
+        try:
+            return await SqliteStore.open(path)
+        except (sqlite3.Error, OSError) as e:
+            # One line for the operator (the CLI exits 3 on it), not a traceback.
+            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            raise StoreUnavailable(f"cannot open the SQLite database {path}: {reason}") from e
     raise ValueError(f"unsupported storage url scheme: {url.split(':', 1)[0]}")
