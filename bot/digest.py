@@ -309,14 +309,19 @@ def render_digest_text(digest: Digest, lang: str, public_url: str) -> str:
             bots=week.bots,
         )
     )
-    lines.append(
-        t(
-            "digest_changes_so_far" if digest.so_far else "digest_changes",
-            links=_changed(digest.links_change, lang),
-            human=_changed(digest.human_change, lang),
-            readers=_changed(digest.readers_change, lang),
+    changes = (digest.links_change, digest.human_change, digest.readers_change)
+    if all(change == "new" for change in changes):
+        # A group's first week (or the first after a silent one): no percentages to show.
+        lines.append(t("digest_changes_none"))
+    else:
+        lines.append(
+            t(
+                "digest_changes_so_far" if digest.so_far else "digest_changes",
+                links=_changed(digest.links_change, lang),
+                human=_changed(digest.human_change, lang),
+                readers=_changed(digest.readers_change, lang),
+            )
         )
-    )
     base = public_url.rstrip("/")
     if digest.top_links:
         lines.append(t("digest_top_links"))
@@ -358,11 +363,11 @@ def digest_chart(digest: Digest, lang: str) -> BarChart:
             for d in digest.days
         ),
         footer=t(
-            "digest_chart_footer",
+            "digest_chart_footer_first" if digest.human_change == "new" else "digest_chart_footer",
             human=week.human,
             previews=week.previews,
             readers=week.unique_readers,
-            change=_changed(digest.human_change, lang),
+            change=digest.human_change,
         ),
     )
 

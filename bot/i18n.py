@@ -5,6 +5,7 @@ Every user-visible sentence of the core lives here; code never builds chat text 
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -134,7 +135,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": (
             "本群统计：{links} 个链接，{human} 次点击（另有预览 {previews} 次、机器人 {bots} 次）"
         ),
-        "en": "This group: {links} links, {human} clicks ({previews} link previews, {bots} bots)",
+        "en": (
+            "This group: {links} {links:plural:link|links}, {human} {human:plural:click|clicks} "
+            "({previews} link {previews:plural:preview|previews}, {bots} {bots:plural:bot|bots})"
+        ),
     },
     "stats_usage": {
         "zh-CN": "用法：/stats [7d|30d]（默认最近 7 天）",
@@ -146,19 +150,22 @@ _CATALOG: dict[str, dict[str, str]] = {
             "另有预览 {previews} 次、机器人 {bots} 次"
         ),
         "en": (
-            "Last {days} days: {links} links shared, {human} human opens ({readers} unique "
-            "readers), plus {previews} link previews and {bots} bots"
+            "Last {days} days: {links} {links:plural:link|links} shared, {human} human "
+            "{human:plural:open|opens} ({readers} unique {readers:plural:reader|readers}), plus "
+            "{previews} link {previews:plural:preview|previews} and {bots} {bots:plural:bot|bots}"
         ),
     },
     "stats_top_links": {"zh-CN": "热门链接：", "en": "Top links:"},
     "stats_link_line": {
         "zh-CN": "{index}. {short} {human} 次 · {sharer}\n   {url}",
-        "en": "{index}. {short} {human} opens · {sharer}\n   {url}",
+        "en": "{index}. {short} {human} {human:plural:open|opens} · {sharer}\n   {url}",
     },
     "stats_top_sharers": {"zh-CN": "分享达人：", "en": "Top sharers:"},
     "stats_sharer_line": {
-        "zh-CN": "{index}. {name}：{links} 个链接被打开 {human} 次",
-        "en": "{index}. {name}: {links} links, {human} opens",
+        "zh-CN": "{index}. {name}：{links} 个链接，打开 {human} 次",
+        "en": (
+            "{index}. {name}: {links} {links:plural:link|links}, {human} {human:plural:open|opens}"
+        ),
     },
     "stats_platforms": {"zh-CN": "打开平台：{mix}", "en": "Opened on: {mix}"},
     "stats_nothing": {
@@ -171,7 +178,9 @@ _CATALOG: dict[str, dict[str, str]] = {
     },
     "mine_head": {
         "zh-CN": "你在本群分享的链接（最近 {days} 天被打开 {human} 次）：",
-        "en": "Your links in this group ({human} opens in the last {days} days):",
+        "en": (
+            "Your links in this group ({human} {human:plural:open|opens} in the last {days} days):"
+        ),
     },
     "mine_nothing": {
         "zh-CN": "你还没有在本群分享过链接。",
@@ -192,8 +201,9 @@ _CATALOG: dict[str, dict[str, str]] = {
             "另有链接预览 {previews} 次、机器人 {bots} 次。"
         ),
         "en": (
-            "{links} links shared, {human} human opens, {readers} unique readers; "
-            "plus {previews} link previews and {bots} bots."
+            "{links} {links:plural:link|links} shared, {human} human {human:plural:open|opens}, "
+            "{readers} unique {readers:plural:reader|readers}; plus {previews} link "
+            "{previews:plural:preview|previews} and {bots} {bots:plural:bot|bots}."
         ),
     },
     "digest_changes": {
@@ -204,7 +214,11 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "较上周同期：链接 {links}，打开 {human}，读者 {readers}",
         "en": "vs this time last week: links {links}, opens {human}, readers {readers}",
     },
-    "digest_change_new": {"zh-CN": "新", "en": "new"},
+    "digest_change_new": {"zh-CN": "上周为 0", "en": "none last week"},
+    "digest_changes_none": {
+        "zh-CN": "上周没有可对比的数据，下周起显示变化。",
+        "en": "Nothing to compare with last week yet; changes show from next week.",
+    },
     "digest_quiet": {
         "zh-CN": "这一周很安静：没有分享新链接，也没有人打开链接。下周见！",
         "en": "A quiet week: no new links, and nobody opened one. See you next week!",
@@ -216,12 +230,14 @@ _CATALOG: dict[str, dict[str, str]] = {
     "digest_top_links": {"zh-CN": "热门链接：", "en": "Top links:"},
     "digest_link_line": {
         "zh-CN": "{index}. {short} {human} 次 · {sharer}\n   {url}",
-        "en": "{index}. {short} {human} opens · {sharer}\n   {url}",
+        "en": "{index}. {short} {human} {human:plural:open|opens} · {sharer}\n   {url}",
     },
     "digest_top_sharers": {"zh-CN": "分享达人：", "en": "Top sharers:"},
     "digest_sharer_line": {
-        "zh-CN": "{index}. {name}：{links} 个链接被打开 {human} 次",
-        "en": "{index}. {name}: {links} links, {human} opens",
+        "zh-CN": "{index}. {name}：{links} 个链接，打开 {human} 次",
+        "en": (
+            "{index}. {name}: {links} {links:plural:link|links}, {human} {human:plural:open|opens}"
+        ),
     },
     "digest_platforms": {"zh-CN": "打开平台：{mix}", "en": "Opened on: {mix}"},
     "digest_chart_subtitle": {
@@ -230,8 +246,14 @@ _CATALOG: dict[str, dict[str, str]] = {
     },
     "digest_chart_footer": {
         "zh-CN": "真人打开 {human} · 预览 {previews} · 独立读者 {readers} · 较上周 {change}",
-        "en": "{human} human opens · {previews} previews · {readers} unique readers · "
+        "en": "{human} human {human:plural:open|opens} · {previews} "
+        "{previews:plural:preview|previews} · {readers} unique {readers:plural:reader|readers} · "
         "{change} vs last week",
+    },
+    "digest_chart_footer_first": {
+        "zh-CN": "真人打开 {human} · 预览 {previews} · 独立读者 {readers}",
+        "en": "{human} human {human:plural:open|opens} · {previews} "
+        "{previews:plural:preview|previews} · {readers} unique {readers:plural:reader|readers}",
     },
     "digest_chart_alt": {"zh-CN": "周报图表", "en": "digest chart"},
     "digest_weekdays": {
@@ -536,11 +558,26 @@ def catalog() -> Mapping[str, Mapping[str, str]]:
     return MappingProxyType(_CATALOG)
 
 
+class _PluralFormatter(string.Formatter):
+    """str.format plus `{n:plural:one|other}`, which writes the word for the count `n`:
+    "{bots} {bots:plural:bot|bots}" gives "1 bot" and "2 bots". Counts may arrive as
+    already formatted numbers ("1,234")."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec.startswith("plural:"):
+            one, _, other = format_spec.removeprefix("plural:").partition("|")
+            return one if str(value).strip() == "1" else other
+        return str(super().format_field(value, format_spec))
+
+
+_FORMATTER = _PluralFormatter()
+
+
 def translate(lang: str, key: str, **params: Any) -> str:
     """The text for `key` in `lang` (falling back to zh-CN), formatted with `params`."""
     entry = _CATALOG[key]
     template = entry.get(lang) or entry[DEFAULT_LANG]
-    return template.format(**params) if params else template
+    return _FORMATTER.format(template, **params) if params else template
 
 
 def catalog_keys() -> frozenset[str]:

@@ -50,7 +50,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "human": "真人打开",
         "readers": "独立读者",
         "previews_bots": "预览与机器人",
-        "previews_bots_split": "预览 %(previews)s · 机器人 %(bots)s",
+        "previews_bots_split": "预览 %(previews)s · 机器人 %(bots)s",  # no plural in Chinese
         "per_day": "每日真人打开",
         "top_links": "热门链接",
         "col_link": "链接",
@@ -76,7 +76,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "human": "Human opens",
         "readers": "Unique readers",
         "previews_bots": "Previews & bots",
-        "previews_bots_split": "%(previews)s previews · %(bots)s bots",
+        "previews_bots_split": "%(previews)s %(previews_word)s · %(bots)s %(bots_word)s",
         "per_day": "Human opens per day",
         "top_links": "Top links",
         "col_link": "Link",

@@ -331,13 +331,27 @@ async def test_the_page_shows_the_groups_last_7_days(suo: Suo, origin: str) -> N
         f"suo.test/{seeded.code_b} shop.example.com/activities/2026/double-eleven/landing?"
         "utm_source=wechat Bob <b> 5"
     ) in text
-    assert "分享达人 成员 链接数 打开 Alice 王 1 7 Bob <b> 1 5" in text
+    # Alice's second link has no opens yet: it still counts among her links.
+    assert "分享达人 成员 链接数 打开 Alice 王 2 7 Bob <b> 1 5" in text
     assert "微信 50% 6 安卓浏览器 25% 3 iPhone/iPad 浏览器 17% 2 电脑浏览器 8% 1" in text
     assert "Bob &lt;b&gt;" in answer.html  # a member's name is text, never markup
     assert f'href="{LINK_A}"' in answer.html  # destinations open, with no referrer
     assert 'rel="noopener noreferrer nofollow"' in answer.html
     assert '<a href="?days=30">30 天</a>' in answer.html
     assert '<a href="?days=7" aria-current="page">7 天</a>' in answer.html
+
+
+async def test_a_sharer_whose_links_nobody_opened_yet_is_on_the_board(
+    suo: Suo, origin: str
+) -> None:
+    seeded = await seed(suo)
+    carol = await suo.store.upsert_user("telegram", "3", "Carol")
+    await suo.shortener.shorten_in_group(seeded.group, carol, "https://example.org/new-today")
+    text = (await get(dashboard(origin, seeded.group))).text
+    assert "Alice 王 2 7 Bob <b> 1 5 Carol 1 0" in text
+    assert "分享链接 4" in text
+    english = (await get(dashboard(origin, seeded.group), EN)).text
+    assert "Previews & bots 6 4 previews · 2 bots" in english
 
 
 async def test_the_30_day_view_and_odd_periods(suo: Suo, origin: str) -> None:

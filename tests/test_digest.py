@@ -324,7 +324,7 @@ async def test_digest_numbers_and_text_match_the_seeded_week(suo: Suo, fonts: Ch
     assert "分享 2 个链接，真人打开 15 次，独立读者 12；另有链接预览 6 次、机器人 2 次。" in text
     assert "较上周：链接 ±0%，打开 +50%，读者 +50%" in text
     assert "1. https://suo.test/read001 9 次 · 爱丽丝\n   https://example.com/深度学习入门" in text
-    assert "1. 爱丽丝：2 个链接被打开 11 次" in text
+    assert "1. 爱丽丝：2 个链接，打开 11 次" in text
     assert "打开平台：微信 60%、iPhone/iPad 浏览器 27%、电脑浏览器 13%" in text
 
     english = render_digest_text(digest, "en", "https://suo.test")
@@ -349,6 +349,34 @@ def test_build_digest_is_pure_and_a_quiet_week_gets_a_short_note() -> None:
     unchanged = build_digest(group, period, empty, empty)
     assert unchanged.quiet and unchanged.human_change == "±0%"
     assert render_digest_text(unchanged, "zh-CN", "https://suo.test") == text
+
+
+def test_a_first_week_says_there_is_nothing_to_compare_and_counts_read_naturally() -> None:
+    group = Group(8, "console", "g", "新群", "zh-CN")
+    period = DigestSchedule.of(group).week_before(FIRE)
+    first = _stats(
+        group,
+        period,
+        links_shared=1,
+        human=1,
+        previews=1,
+        bots=1,
+        unique_readers=1,
+        per_day=(1, 0, 0, 0, 0, 0, 0),
+    )
+    digest = build_digest(group, period, first, _stats(group, period.before()))
+    zh = render_digest_text(digest, "zh-CN", "https://suo.test")
+    assert "上周没有可对比的数据" in zh and "新" not in zh.replace("新群", "")
+    en = render_digest_text(digest, "en", "https://suo.test")
+    assert "1 link shared, 1 human open, 1 unique reader; plus 1 link preview and 1 bot." in en
+    assert "Nothing to compare with last week yet" in en and "new" not in en
+    assert digest_chart(digest, "en").footer == "1 human open · 1 preview · 1 unique reader"
+    grown = build_digest(
+        group, period, replace(first, human=2, previews=3), _stats(group, period.before(), human=1)
+    )
+    en = render_digest_text(grown, "en", "https://suo.test")
+    assert "vs last week: links none last week, opens +100%, readers none last week" in en
+    assert "2 human opens" in en and "3 link previews" in en
 
 
 def _stats(group: Group, period: Period, **numbers: object) -> PeriodStats:

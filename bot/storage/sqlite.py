@@ -619,13 +619,19 @@ class SqliteStore:
             "GROUP BY l.code HAVING human > 0 ORDER BY human DESC, l.code LIMIT ?",
             (*hours, top),
         )
+        # A sharer's links in the period: those shared in it and those opened in it, so a
+        # member whose links nobody opened yet still has a place on the board.
         top_sharers = await self._all(
-            "SELECT u.display_name, COUNT(DISTINCT l.code), SUM(h.clicks) AS human "
-            "FROM click_hourly h JOIN links l ON l.code = h.code "
-            "JOIN users u ON u.id = l.sharer_id "
-            "WHERE l.group_id = ? AND h.hour >= ? AND h.hour < ? AND h.class = 'human' "
-            "GROUP BY l.sharer_id ORDER BY human DESC, u.display_name LIMIT ?",
-            (*hours, top),
+            "WITH opened AS (SELECT h.code, SUM(h.clicks) AS human FROM click_hourly h "
+            "JOIN links l ON l.code = h.code WHERE l.group_id = ? AND h.hour >= ? "
+            "AND h.hour < ? AND h.class = 'human' GROUP BY h.code), "
+            "active AS (SELECT l.sharer_id, COALESCE(o.human, 0) AS human FROM links l "
+            "LEFT JOIN opened o ON o.code = l.code WHERE l.group_id = ? "
+            "AND ((l.created_at >= ? AND l.created_at < ?) OR o.code IS NOT NULL)) "
+            "SELECT u.display_name, COUNT(*) AS shared, SUM(a.human) AS human FROM active a "
+            "JOIN users u ON u.id = a.sharer_id GROUP BY a.sharer_id "
+            "ORDER BY human DESC, shared DESC, u.display_name LIMIT ?",
+            (*hours, group_id, period.start.isoformat(), period.end.isoformat(), top),
         )
         return PeriodStats(
             group=group,
