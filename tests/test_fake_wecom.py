@@ -42,6 +42,7 @@ from tests.fake_wecom import (
     passive_reply_problems,
 )
 from tests.wecom_builders import (
+    enter_chat,
     group_text,
     image_item,
     mention,
@@ -450,7 +451,7 @@ def test_replies_to_refreshes_and_events_follow_101031() -> None:
     assert passive_reply_problems(refresh, stream(stream_id="s8")) == [
         "refresh of stream 's9' answered as stream 's8'"
     ]
-    enter = {"msgtype": "event", "event": {"eventtype": "enter_chat"}}
+    enter = enter_chat()
     assert passive_reply_problems(enter, {"msgtype": "text", "text": {"content": "欢迎"}}) == []
     assert passive_reply_problems(enter, stream()) == ["welcome is not text or a card"]
     card = {"msgtype": "event", "event": {"eventtype": "template_card_event"}}

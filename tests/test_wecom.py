@@ -31,12 +31,14 @@ from suo.app import Suo
 from tests.conftest import REPO, FakeClock, wecom_config
 from tests.fake_wecom import FakeWeCom, WeComCrypto, WeComReplyError
 from tests.wecom_builders import (
+    enter_chat,
     group_image,
     group_text,
     image_item,
     mention,
     mixed,
     single_text,
+    stream_refresh,
     text_item,
 )
 
@@ -176,6 +178,16 @@ async def test_bare_mention_gets_help(bot: Suo, fake: FakeWeCom, callback_url: s
     result = await fake.send_callback(callback_url, group_text(mention("")))
     assert result.reply is not None
     assert "/short" in result.reply["stream"]["content"]
+
+
+async def test_refreshes_and_events_get_the_documented_empty_reply(
+    bot: Suo, fake: FakeWeCom, callback_url: str, config: Config
+) -> None:
+    # 101033: "可以选择直接回复空包"; our streams finish in their first reply.
+    for callback in (stream_refresh("s1"), enter_chat()):
+        result = await fake.send_callback(callback_url, callback)
+        assert result.status == 200 and result.empty
+    assert await link_count(config) == 0
 
 
 async def test_forged_or_broken_callbacks_are_rejected_and_store_nothing(
