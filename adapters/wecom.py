@@ -1,8 +1,9 @@
 """WeCom (企业微信) adapter: the AI bot's (智能机器人) encrypted JSON callback, answered passively.
 
-Owns WeCom's wire format: signature and AES via wechatpy (receiveid ""), @-mention stripping,
-encrypted image downloads, stream replies with images as base64 + md5, the reply deadline
-(slow work is answered briefly and followed up through response_url), msgid idempotency.
+Owns WeCom's wire format: signature and AES via wechatpy (receiveid ""), replies signed with
+the callback's own nonce, @-mention stripping, encrypted image downloads, stream replies with
+images as base64 + md5 within WeCom's limits, the reply deadline (slow work is answered briefly
+and followed up through response_url), msgid idempotency.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import WeChatSigner
 
+from adapters.wecom_webhook import fit_bytes
 from bot.config import WeComConfig
 from bot.core import Core
 from bot.model import ChatKind, ImageSource, IncomingMessage, Reply, Sender
@@ -37,7 +39,13 @@ log = logging.getLogger(__name__)
 PLATFORM = "wecom"
 RECEIVE_ID = ""  # the AI bot's callbacks use an empty receiveid
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
+# 101031 流式消息回复: stream.content "最长不超过20480个字节"; msg_item images
+# "目前最多支持设置10个", each "（base64编码前）最大不能超过10M，支持JPG,PNG格式" (our QR
+# PNGs are a few kB).
+STREAM_CONTENT_MAX_BYTES = 20480
 MAX_REPLY_IMAGES = 10
+# 101138 主动回复消息: markdown.content "最长不超过20480个字节".
+FOLLOW_UP_MAX_BYTES = 20480
 _MENTION = re.compile(r"^\s*(?:@\S+\s*)+")
 _SEEN_MAX = 2048
 _SEEN_SECONDS = 600.0
@@ -120,7 +128,9 @@ class WeComAdapter:
             message.get("msgtype"),
         )
         reply = await self._answer_once(msgid, message)
-        return web.json_response(self._encrypt(reply))
+        # 101033 加密与被动回复: the reply's nonce "需要用回调url中的nonce". A retried callback
+        # comes with a fresh nonce, so the same reply is sealed again for each delivery.
+        return web.json_response(self._encrypt(reply, request.query.get("nonce", "")))
 
     async def _decrypt(self, request: web.Request) -> dict[str, Any]:
         q = request.query
@@ -151,9 +161,9 @@ class WeComAdapter:
             raise CallbackRejected(400, "decrypted body is not an object")
         return message
 
-    def _encrypt(self, reply: WeComReply) -> dict[str, str]:
+    def _encrypt(self, reply: WeComReply, nonce: str) -> dict[str, str]:
+        """The encrypted reply body, signed with the callback's nonce and a seconds timestamp."""
         timestamp = str(int(time.time()))
-        nonce = secrets.token_hex(8)
         text = json.dumps(reply, ensure_ascii=False)
         encrypted = PrpCrypto(self._key).encrypt(text, RECEIVE_ID)
         encrypted = encrypted.decode() if isinstance(encrypted, bytes) else str(encrypted)
@@ -216,7 +226,7 @@ class WeComAdapter:
         replies = await work
         if not response_url or not replies:
             return
-        text = "\n\n".join(r.text for r in replies)
+        text = fit_bytes("\n\n".join(r.text for r in replies), FOLLOW_UP_MAX_BYTES)
         try:
             async with self._session().post(
                 response_url, json={"msgtype": "markdown", "markdown": {"content": text}}
@@ -285,7 +295,12 @@ class WeComAdapter:
 
 
 def _stream(content: str, images: list[dict[str, Any]] | None = None) -> WeComReply:
-    stream: dict[str, Any] = {"id": secrets.token_hex(8), "finish": True, "content": content}
+    """A finished stream (images are only allowed in the last reply of a stream)."""
+    stream: dict[str, Any] = {
+        "id": secrets.token_hex(8),
+        "finish": True,
+        "content": fit_bytes(content, STREAM_CONTENT_MAX_BYTES),
+    }
     if images:
         stream["msg_item"] = images
     return {"msgtype": "stream", "stream": stream}

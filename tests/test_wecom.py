@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import re
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -27,14 +29,16 @@ from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
 from tests.conftest import REPO, FakeClock, wecom_config
-from tests.fake_wecom import FakeWeCom, WeComCrypto
+from tests.fake_wecom import FakeWeCom, WeComCrypto, WeComReplyError
 from tests.wecom_builders import (
+    enter_chat,
     group_image,
     group_text,
     image_item,
     mention,
     mixed,
     single_text,
+    stream_refresh,
     text_item,
 )
 
@@ -99,6 +103,22 @@ async def test_url_verification_echoes_the_plaintext(fake: FakeWeCom, callback_u
     assert status == 403
 
 
+async def test_the_reply_is_sealed_with_the_callbacks_own_nonce(
+    bot: Suo, fake: FakeWeCom, callback_url: str
+) -> None:
+    # 101033: the reply's nonce "需要用回调url中的nonce"; timestamp "要求为秒级别的".
+    before = int(time.time())
+    message = group_text(mention("https://example.com/nonce"))
+    result = await fake.send_callback(callback_url, message, nonce="2718281828")
+    assert result.reply is not None and SHORT.search(result.reply["stream"]["content"])
+    envelope = json.loads(result.body_text)
+    assert envelope["nonce"] == "2718281828"
+    assert before <= int(envelope["timestamp"]) <= time.time()
+    # The same sealed reply, presented as the answer to another callback, is refused.
+    with pytest.raises(WeComReplyError, match="nonce"):
+        fake.open_reply(result.body_text, nonce="3141592653")
+
+
 async def test_group_text_at_bot_gets_stream_reply_with_short_link_and_qr(
     bot: Suo, fake: FakeWeCom, callback_url: str
 ) -> None:
@@ -160,6 +180,16 @@ async def test_bare_mention_gets_help(bot: Suo, fake: FakeWeCom, callback_url: s
     assert "/short" in result.reply["stream"]["content"]
 
 
+async def test_refreshes_and_events_get_the_documented_empty_reply(
+    bot: Suo, fake: FakeWeCom, callback_url: str, config: Config
+) -> None:
+    # 101033: "可以选择直接回复空包"; our streams finish in their first reply.
+    for callback in (stream_refresh("s1"), enter_chat()):
+        result = await fake.send_callback(callback_url, callback)
+        assert result.status == 200 and result.empty
+    assert await link_count(config) == 0
+
+
 async def test_forged_or_broken_callbacks_are_rejected_and_store_nothing(
     bot: Suo, fake: FakeWeCom, callback_url: str, config: Config
 ) -> None:
@@ -190,6 +220,28 @@ async def test_a_retried_msgid_gets_the_same_reply_and_one_link(
     assert first.reply is not None and second.reply is not None
     assert first.reply["stream"]["content"] == second.reply["stream"]["content"]
     assert await link_count(config) == 1
+    # Each delivery has its own nonce, and each answer is sealed with it.
+    assert first.nonce != second.nonce
+    assert json.loads(second.body_text)["nonce"] == second.nonce
+
+
+def long_links(count: int) -> list[str]:
+    """`count` distinct URLs near the shortener's 2,048-character limit."""
+    return [f"https://example.com/{i}?q=" + "a" * 2000 for i in range(count)]
+
+
+async def test_many_long_links_fit_in_one_accepted_stream_reply(
+    bot: Suo, fake: FakeWeCom, callback_url: str, config: Config
+) -> None:
+    # 101031: stream.content "最长不超过20480个字节", msg_item "目前最多支持设置10个".
+    urls = long_links(12)  # the reply lists each URL: over 24,000 bytes before fitting
+    result = await fake.send_callback(callback_url, group_text(mention(" ".join(urls))))
+    assert result.reply is not None  # strict: WeCom would have shown it
+    content = result.reply["stream"]["content"]
+    assert 20000 < len(content.encode()) <= 20480 and content.endswith("…")
+    assert urls[0] in content and urls[8] in content
+    assert len(reply_images(result.reply)) == 10
+    assert await link_count(config) == 12
 
 
 async def test_slow_work_is_acknowledged_then_followed_up_via_response_url(
@@ -205,13 +257,20 @@ async def test_slow_work_is_acknowledged_then_followed_up_via_response_url(
         buf = io.BytesIO()
         photo.save(buf, "PNG")
         response_url = fake.new_response_url()
-        message = group_image(fake.host_image(buf.getvalue()), response_url=response_url)
+        urls = long_links(11)
+        message = mixed(
+            [mention(" ".join(urls)), image_item(fake.host_image(buf.getvalue()))],
+            response_url=response_url,
+        )
         result = await fake.send_callback(str(server.make_url("/wecom/callback")), message)
         assert result.reply is not None
         assert "正在处理" in result.reply["stream"]["content"]
         (post,) = await fake.wait_for_response_post()
+        # 101138: markdown.content "最长不超过20480个字节": cut to fit, and accepted.
         assert post.errcode == 0 and post.body is not None
-        assert "没有找到二维码" in post.body["markdown"]["content"]
+        content = post.body["markdown"]["content"]
+        assert "没有找到二维码" in content and urls[0] in content
+        assert len(content.encode()) <= 20480
     finally:
         await suo.stop_adapters()
         await server.close()

@@ -203,3 +203,19 @@ def stream_refresh(
     )
     message["stream"] = {"id": stream_id}
     return message
+
+
+def enter_chat(
+    *, userid: str = "zhangsan", aibotid: str = AIBOTID, create_time: int = 1700000000
+) -> JSONDict:
+    """进入会话事件 (101027): a user opens the bot's single chat for the first time today.
+
+    Events carry no response_url; 101031 allows a welcome text or card as the reply."""
+    return {
+        "msgid": new_msgid(),
+        "create_time": create_time,
+        "aibotid": aibotid,
+        "from": {"corpid": "wpCorp", "userid": userid},
+        "msgtype": "event",
+        "event": {"eventtype": "enter_chat"},
+    }
