@@ -17,6 +17,9 @@ from typing import Any
 from aiohttp import web
 from telegram import (
     BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeDefault,
     ChatMember,
     ChatMemberUpdated,
     InputMediaPhoto,
@@ -66,13 +69,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
     },
 }
-
-_COMMANDS = [
-    BotCommand("short", "缩短链接 / shorten a link"),
-    BotCommand("qr", "生成二维码 / make a QR code"),
-    BotCommand("stats", "本群统计 / group stats"),
-    BotCommand("help", "帮助 / help"),
-]
 
 
 def utf16_len(text: str) -> int:
@@ -137,10 +133,7 @@ class TelegramAdapter:
             self._config.mode,
             self._can_read_all,
         )
-        try:
-            await app.bot.set_my_commands(_COMMANDS)
-        except TelegramError as e:
-            log.warning("telegram setMyCommands failed: %s", type(e).__name__)
+        await self._set_command_menus()
         await app.start()
         if self._config.mode == "webhook":
             await app.bot.set_webhook(
@@ -155,6 +148,20 @@ class TelegramAdapter:
             await app.updater.start_polling(
                 allowed_updates=ALLOWED_UPDATES, error_callback=self._on_polling_error
             )
+
+    async def _set_command_menus(self) -> None:
+        """Members see their commands; group admins and private chats (where the member is the
+        admin) see the admins' too. Telegram picks the narrowest scope that applies."""
+        entries = self._core.menu(PLATFORM)
+        everyone = [BotCommand(e.name, e.description) for e in entries if not e.admins_only]
+        admins = [BotCommand(e.name, e.description) for e in entries]
+        bot = self.application.bot
+        try:
+            await bot.set_my_commands(everyone, scope=BotCommandScopeDefault())
+            await bot.set_my_commands(admins, scope=BotCommandScopeAllChatAdministrators())
+            await bot.set_my_commands(admins, scope=BotCommandScopeAllPrivateChats())
+        except TelegramError as e:
+            log.warning("telegram setMyCommands failed: %s", type(e).__name__)
 
     async def stop(self) -> None:
         app = self.application

@@ -36,15 +36,41 @@ def parse_command(text: str) -> ParsedCommand | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class MenuEntry:
+    """A command as a platform's command menu lists it (Telegram's setMyCommands)."""
+
+    name: str
+    description: str
+    admins_only: bool
+
+
 class Router:
     def __init__(self) -> None:
         self._routes: dict[str, Handler] = {}
+        self._menu: list[tuple[MenuEntry, frozenset[str] | None]] = []
 
-    def add(self, handler: Handler, *names: str) -> None:
+    def add(
+        self,
+        handler: Handler,
+        *names: str,
+        menu: str = "",
+        admins_only: bool = False,
+        platforms: frozenset[str] | None = None,
+    ) -> None:
+        """Route `names` to `handler`. `menu` (a short zh / en description) lists the first
+        name in command menus, for admins only when `admins_only`, on `platforms` (all when
+        None)."""
         for name in names:
             if name in self._routes:
                 raise ValueError(f"command {name!r} registered twice")
             self._routes[name] = handler
+        if menu:
+            self._menu.append((MenuEntry(names[0], menu, admins_only), platforms))
 
     def route(self, name: str) -> Handler | None:
         return self._routes.get(name)
+
+    def menu(self, platform: str) -> list[MenuEntry]:
+        """The commands a menu on `platform` lists, in the order they were added."""
+        return [e for e, where in self._menu if where is None or platform in where]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from bot.bindings import BindingReplies
-from bot.commands import ParsedCommand, Router, parse_command
+from bot.commands import MenuEntry, ParsedCommand, Router, parse_command
 from bot.context import Context
 from bot.dashboard import DashboardReplies
 from bot.digest import DigestReplies
@@ -45,20 +45,51 @@ class Core:
         self._bindings = bindings
         self._default_lang = default_lang
         self.router = Router()
-        self.router.add(self._help, "help", "start", "帮助")
-        self.router.add(links.short_command, "short", "s", "短链")
-        self.router.add(links.qr_command, "qr", "二维码")
-        self.router.add(stats.stats_command, "stats", "统计")
-        self.router.add(stats.top_command, "top", "热门")
-        self.router.add(stats.mine_command, "mine", "我的")
-        self.router.add(bindings.bind_command, "bind", "绑定")
-        self.router.add(bindings.admin_command, "admin", "管理员")
-        self.router.add(settings.settings_command, "settings", "set", "设置")
-        self.router.add(settings.block_command, "block", "屏蔽")
-        self.router.add(settings.unblock_command, "unblock", "解除屏蔽")
-        self.router.add(settings.delete_command, "delete", "del", "删除")
-        self.router.add(digest.digest_command, "digest", "周报")
-        self.router.add(dashboard.dashboard_command, "dashboard", "看板")
+        add = self.router.add
+        add(self._help, "help", "start", "帮助", menu="帮助 / help")
+        add(links.short_command, "short", "s", "短链", menu="缩短链接 / shorten a link")
+        add(links.qr_command, "qr", "二维码", menu="生成二维码 / make a QR code")
+        add(stats.stats_command, "stats", "统计", menu="本群统计 / group stats")
+        add(stats.top_command, "top", "热门", menu="热门链接 / most opened links")
+        add(stats.mine_command, "mine", "我的", menu="我的链接 / my links")
+        add(dashboard.dashboard_command, "dashboard", "看板", menu="群看板 / group dashboard")
+        add(digest.digest_command, "digest", "周报", menu="周报设置 / weekly digest")
+        add(
+            settings.settings_command,
+            "settings",
+            "set",
+            "设置",
+            menu="群设置 / group settings",
+        )
+        add(
+            settings.delete_command,
+            "delete",
+            "del",
+            "删除",
+            menu="删除短链接 / remove a short link",
+            admins_only=True,
+        )
+        add(
+            settings.block_command,
+            "block",
+            "屏蔽",
+            menu="屏蔽域名 / block a domain",
+            admins_only=True,
+        )
+        add(
+            settings.unblock_command,
+            "unblock",
+            "解除屏蔽",
+            menu="解除屏蔽 / unblock a domain",
+            admins_only=True,
+        )
+        # WeCom only: Telegram reads admins from the chat and pushes without a robot.
+        add(bindings.bind_command, "bind", "绑定")
+        add(bindings.admin_command, "admin", "管理员")
+
+    def menu(self, platform: str) -> list[MenuEntry]:
+        """The commands `platform`'s command menu lists (members' and admins')."""
+        return self.router.menu(platform)
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import re
@@ -399,3 +400,33 @@ async def test_the_webhook_route_never_acknowledges_an_update_it_cannot_process(
                 await suo.telegram.start()
     finally:
         await suo.close()
+
+
+async def test_the_command_menu_lists_every_command_and_admins_see_theirs(
+    bot: Suo, api: FakeBotApi
+) -> None:
+    """Members' menu in groups; group admins' and private chats' menus add the admin commands.
+    Every listed command is one the bot answers (checked through the core's router)."""
+
+    def names(scope: str) -> list[str]:
+        key = (json.dumps({"type": scope}, sort_keys=True), "")
+        return [c["command"] for c in api.commands.get(key, [])]
+
+    members = names("default")
+    admins = names("all_chat_administrators")
+    assert {
+        "short",
+        "qr",
+        "stats",
+        "top",
+        "mine",
+        "dashboard",
+        "digest",
+        "settings",
+        "help",
+    } <= set(members)
+    assert {"delete", "block", "unblock"}.isdisjoint(members)
+    assert set(admins) == set(members) | {"delete", "block", "unblock"}
+    assert names("all_private_chats") == admins
+    assert all(bot.core.router.route(name) is not None for name in admins)
+    assert "bind" not in admins  # WeCom's group robots only
