@@ -100,6 +100,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "无法读取文件：{reason}",
         "en": "cannot read the file: {reason}",
     },
+    "image_bad_shape": {
+        "zh-CN": "这张图片的尺寸异常（{width}×{height} 像素），无法识别二维码。",
+        "en": "That image has an odd shape ({width}×{height} pixels); no QR code can be read.",
+    },
     "qr_none_found": {
         "zh-CN": "图片中没有找到二维码。请换一张更清晰、二维码更大的照片试试。",
         "en": "No QR code found in that image. Try a sharper photo with the code larger.",

@@ -11,6 +11,7 @@ import io
 import itertools
 import logging
 import math
+import os
 import re
 import threading
 import warnings
@@ -37,6 +38,11 @@ _IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")  # JPEG includes MPO
 # `warnings.catch_warnings` swaps process-wide state; this lock keeps our own threads from
 # interleaving their swaps (which could leave our filter installed after we leave).
 _PILLOW_WARNINGS_LOCK = threading.Lock()
+
+MAX_SIDE = 30_000  # pixels; a 200-megapixel phone photo is 16,320 wide
+MAX_ASPECT = 25  # long side / short side; panoramas stay well inside it
+MAX_CONCURRENT_DECODES = max(1, min(4, os.cpu_count() or 1))
+_DECODE_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 _PAYLOAD_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("http://", "https://"), "url"),
@@ -120,11 +126,13 @@ def decode_qr_codes(
     """Decode every distinct QR code in an image file, in reading order.
 
     Returns an empty list when the image holds no readable code. Raises `UserError`
-    (`image_too_large`, `image_too_many_pixels`, `image_unreadable`) for files the bot
-    should refuse with an explanation.
+    (`image_too_large`, `image_too_many_pixels`, `image_bad_shape`, `image_unreadable`) for
+    files the bot should refuse with an explanation. At most `MAX_CONCURRENT_DECODES` run at
+    once in a process (each may hold a few hundred megabytes); the others wait their turn.
     """
-    image = load_greyscale(data, max_bytes=max_bytes, max_pixels=max_pixels)
-    return decode_greyscale(image)
+    with _DECODE_SLOTS:
+        image = load_greyscale(data, max_bytes=max_bytes, max_pixels=max_pixels)
+        return decode_greyscale(image)
 
 
 def load_greyscale(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
@@ -151,6 +159,12 @@ def load_greyscale(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Ima
     width, height = image.size
     if width * height > max_pixels:
         raise too_many_pixels
+    if max(width, height) > MAX_SIDE or max(width, height) > MAX_ASPECT * max(
+        1, min(width, height)
+    ):
+        # A 1 x 40,000,000 strip passes the pixel count yet costs a gigabyte to scan, and no
+        # decoder takes a side over 65,535: neither shape can hold a readable QR code.
+        raise UserError("image_bad_shape", "image_bad_shape", width=width, height=height)
     if image.format in ("JPEG", "MPO"):
         # Let libjpeg emit greyscale directly: no colour conversion, a third of the memory.
         image.draft("L", image.size)

@@ -146,6 +146,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
             error = translate(lang, "file_unreadable", reason=e.strerror or type(e).__name__)
         except UserError as e:
             error = translate(lang, e.message_key, **e.params)
+        except Exception:
+            # One answer per file whatever happens: the files after it still get theirs.
+            log.exception("decode failed file=%s", name)
+            error = translate(lang, "internal_error")
         failed = failed or error is not None
         if args.json:
             print(json.dumps({"file": name, "codes": codes, "error": error}, ensure_ascii=False))

@@ -22,6 +22,7 @@ from PIL import Image
 
 from bot.qr import render_qr_png
 from tests.conftest import free_port
+from tests.test_qr import one_bit_png
 
 CURL_UA = "curl/8.5.0"
 
@@ -150,6 +151,20 @@ def test_a_database_that_cannot_be_opened_is_one_line_and_exit_3(
         assert result.returncode == 3, result.stderr
         assert result.stderr.strip().count("\n") == 0, result.stderr
         assert "Traceback" not in result.stderr and str(not_a_db) in result.stderr
+
+
+def test_decode_answers_every_file_after_a_hostile_one(cfg: Path, tmp_path: Path) -> None:
+    wide = tmp_path / "wide.png"
+    wide.write_bytes(one_bit_png(70_000, 1))  # 87 bytes; no decoder takes a side over 65,535
+    good = tmp_path / "good.png"
+    good.write_bytes(render_qr_png("https://example.com/after"))
+    result = suo(cfg, "decode", "--json", str(wide), str(good))
+    assert "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [str(wide), str(good)]
+    assert "70000×1" in lines[0]["error"]
+    assert lines[1]["codes"] == [{"text": "https://example.com/after", "kind": "url"}]
+    assert result.returncode == 1
 
 
 def test_decode_answers_in_the_configured_language(cfg: Path, tmp_path: Path) -> None:
