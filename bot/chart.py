@@ -30,6 +30,8 @@ CJK_FONT_CANDIDATES: tuple[tuple[str, int], ...] = (
 LATIN_FONT_CANDIDATES: tuple[tuple[str, int], ...] = (
     ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 0),
 )
+# Shipped with the package (see bot/fonts/README.md): Chinese labels on any machine.
+BUNDLED_CJK_FONT = Path(__file__).parent / "fonts" / "DroidSansFallback-GB2312.ttf"
 CJK_PROBE = "周一读书会"
 # Private use, plane 16: no font draws it, so what a font draws for it is its .notdef box.
 _NO_GLYPH = "\U0010fffd"
@@ -65,12 +67,14 @@ class ChartFonts:
 
     @classmethod
     def find(cls, configured: str = "") -> ChartFonts:
-        """`configured` (digest.font_path) first, then the first CJK and Latin fonts present."""
+        """`configured` (digest.font_path) first, then the first CJK and Latin fonts present,
+        then the bundled CJK subset for the characters none of them has."""
         faces: list[FontFace] = [(configured, 0)] if configured else []
         for candidates in (CJK_FONT_CANDIDATES, LATIN_FONT_CANDIDATES):
             found = next(((p, i) for p, i in candidates if Path(p).is_file()), None)
             if found is not None:
                 faces.append(found)
+        faces.append((str(BUNDLED_CJK_FONT), 0))
         return cls(faces)
 
     @property

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 
 from adapters.digests import WeComDigests
 from adapters.wecom_webhook import WeComGroupPusher, WeComWebhook
+from bot import chart
 from bot.chart import (
     BACKGROUND,
     BAR_COLOR,
@@ -481,6 +482,30 @@ async def test_without_a_chinese_font_the_chart_is_english_and_has_no_boxes(suo:
         assert latin_only.missing(text) == ""
     image = Image.open(io.BytesIO(written.chart)).convert("RGB")
     assert_labels_drawn(image, layout, latin_only)
+
+
+async def test_a_machine_without_system_cjk_fonts_still_draws_chinese_labels(
+    suo: Suo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Noto, WenQuanYi or Droid installed: the subset shipped with the package draws them."""
+    monkeypatch.setattr(chart, "CJK_FONT_CANDIDATES", (("/nonexistent/cjk.ttc", 0),))
+    fonts = ChartFonts.find()
+    assert fonts.faces[-2] == (str(chart.BUNDLED_CJK_FONT), 0)
+    assert fonts.has_cjk
+    seeded = await seed_week(suo.store)
+    written = await DigestWriter(suo.store, "https://suo.test", fonts).week_before(
+        seeded.group, FIRE
+    )
+    assert written.chart is not None
+    save_screenshot("digest-chart-bundled-font.png", written.chart)
+    layout = layout_bar_chart(digest_chart(written.digest, "zh-CN"), fonts)
+    texts = [t.text for t in layout.texts]
+    assert texts[0] == TITLE  # the emoji no bundled font draws is left out, not boxed
+    assert "周一" in texts and "周日" in texts
+    for text in texts:
+        assert fonts.missing(text) == "", text
+    image = Image.open(io.BytesIO(written.chart)).convert("RGB")
+    assert_labels_drawn(image, layout, fonts)
 
 
 # -- exactly once ------------------------------------------------------------------------------
