@@ -25,7 +25,7 @@ from bot.model import Group, Link, LinkRules, Reply, ReplyImage
 from bot.qr import render_qr_png
 from bot.settings import LinkOptions, describe_rules, parse_link_options
 from bot.storage import CodeTaken, Store
-from bot.urls import link_in_argument, location_header, normalize_url
+from bot.urls import host_of, link_in_argument, location_header, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +203,8 @@ class LinkReplies:
         if not explicit and not ctx.group.settings.auto_shorten:
             return []
         if written is None:
-            text = ctx.message.text
-            written = {found.url: text[found.start : found.end] for found in ctx.message.urls}
+            message = ctx.message.text
+            written = {f.url: message[f.start : f.end] for f in ctx.message.urls}
         lines: list[str] = []
         images: list[ReplyImage] = []
         for url in dict.fromkeys(urls):
@@ -219,7 +219,9 @@ class LinkReplies:
             key = "shortened_reused" if short.reused else "shortened"
             text = ctx.t(key, short=short.short_url, url=short.link.url)
             as_written = written.get(url, url)
-            if as_written != url:
+            # Only where the member wrote this link differently; link text that hides a URL
+            # ("点这里" on Telegram) names no host and needs no note.
+            if as_written != url and host_of(url).lower() in as_written.lower():
                 text += "\n" + ctx.t("shortened_from", written=_clip(as_written))
             for extra in (
                 risk_label(short.risks, ctx.lang),

@@ -240,3 +240,16 @@ async def test_credentials_refusal_in_english(config: Config, clock: FakeClock) 
     finally:
         await suo.close()
     assert "user name or password" in reply.text and "example.com" in reply.text
+
+
+async def test_link_text_hiding_a_url_gets_no_note(suo: Suo) -> None:
+    from dataclasses import replace
+
+    from bot.urls import Entity, find_urls
+
+    text = "报名点这里"
+    entity = Entity("text_link", 2, 3, url="https://example.com/signup")
+    message = replace(group_message(text, platform="telegram"), urls=find_urls(text, [entity]))
+    (reply,) = await suo.core.handle(message)
+    assert codes_in(reply) and "https://example.com/signup" in reply.text
+    assert "你发的是" not in reply.text

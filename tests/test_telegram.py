@@ -286,3 +286,19 @@ async def test_a_failing_reply_is_logged_and_the_next_message_is_answered(
     await bot.stop_adapters()  # waits for the error handler's task
     failures = [r for r in caplog.records if "telegram update failed" in r.getMessage()]
     assert failures and "chat=-100123" in failures[0].getMessage()
+
+
+async def test_entity_with_glued_chinese_text_shortens_the_link_and_says_so(
+    bot: Suo,
+    api: FakeBotApi,
+    redirector: TestClient,  # type: ignore[type-arg]
+) -> None:
+    # tdlib marks "https://zh.wikipedia.org/wiki/上海，不错" as one URL entity.
+    text = "看这个https://zh.wikipedia.org/wiki/上海，不错"
+    api.push_update(group_text_update(text, entities=url_entities(text)))
+    (call,) = await api.wait_for_call("sendPhoto")
+    caption = call.params["caption"]
+    (code,) = SHORT.findall(caption)
+    assert "你发的是 https://zh.wikipedia.org/wiki/上海，不错" in caption
+    resp = await redirector.get(f"/{code}", allow_redirects=False)
+    assert resp.headers["Location"] == "https://zh.wikipedia.org/wiki/%E4%B8%8A%E6%B5%B7"
