@@ -75,6 +75,19 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "That is a group robot's webhook address with its secret key; it is not "
         "shortened. Admins can send bind <address> instead.",
     },
+    "url_credentials": {
+        "zh-CN": (
+            "这个网址带有用户名或密码（“@”前面的部分），不会缩短：短链接会把它公开给所有人，"
+            "这种写法也常被用来冒充别的网站——它实际打开的是 {host}。"
+        ),
+        "en": "That link carries a user name or password (the part before “@”), so it is not "
+        "shortened: a short link would show it to everyone, and the form is a common disguise "
+        "— it really opens {host}.",
+    },
+    "shortened_from": {
+        "zh-CN": "（你发的是 {written}，已按上面的网址缩短）",
+        "en": "(you wrote {written}; shortened as the address above)",
+    },
     "link_removed": {
         "zh-CN": "{url} 的短链接已被本群管理员删除，不能再次分享。",
         "en": "An admin of this group removed the short link for {url}; it can't be shared again.",

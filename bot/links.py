@@ -11,7 +11,7 @@ import logging
 import re
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from urllib.parse import SplitResult, urlsplit
@@ -26,7 +26,7 @@ from bot.purposes import Purpose, url_purpose
 from bot.qr import render_qr_png
 from bot.settings import LinkOptions, describe_rules, parse_link_options
 from bot.storage import CodeTaken, Store
-from bot.urls import find_urls, location_header, normalize_url
+from bot.urls import host_of, link_in_argument, location_header, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ _CODE_PATH = re.compile(r"/([A-Za-z0-9]{4,32})(?:\+|\.png)?/?")
 _MAX_CODE_DRAWS = 8
 _MAX_QR_TEXT = 1000
 _SECRET_WEBHOOK = re.compile(r"/cgi-bin/webhook/send\?(?:.*&)?key=", re.IGNORECASE)
-_BARE_DOMAIN = re.compile(r"(?:[\w-]+\.)+[^\W\d_]{2,}(?:/\S*)?")
 
 
 _DEFAULT_PORTS = (80, 443)
@@ -214,14 +213,20 @@ class LinkReplies:
         *,
         explicit: bool,
         options: LinkOptions | None = None,
+        written: Mapping[str, str] | None = None,
     ) -> list[Reply]:
         """One reply listing a short link per URL, with one QR image each.
 
         When auto-shortening (`explicit=False`), our own short links pass silently, and
-        nothing happens in a group that turned auto-shortening off.
+        nothing happens in a group that turned auto-shortening off. `written` maps a URL to
+        what the member wrote for it (default: the message's text at the URL's position);
+        where the two differ, the reply says which link was shortened.
         """
         if not explicit and not ctx.group.settings.auto_shorten:
             return []
+        if written is None:
+            message = ctx.message.text
+            written = {f.url: message[f.start : f.end] for f in ctx.message.urls}
         lines: list[str] = []
         images: list[ReplyImage] = []
         for url in dict.fromkeys(urls):
@@ -235,6 +240,11 @@ class LinkReplies:
                 continue
             key = "shortened_reused" if short.reused else "shortened"
             text = ctx.t(key, short=short.short_url, url=short.link.url)
+            as_written = written.get(url, url)
+            # Only where the member wrote this link differently; link text that hides a URL
+            # ("点这里" on Telegram) names no host and needs no note.
+            if as_written != url and host_of(url).lower() in as_written.lower():
+                text += "\n" + ctx.t("shortened_from", written=_clip(as_written))
             for extra in (
                 risk_label(short.risks, ctx.lang),
                 describe_rules(short.link, ctx.group.settings, ctx.lang),
@@ -248,29 +258,40 @@ class LinkReplies:
         return [Reply(text="\n\n".join(lines), images=tuple(images))]
 
     async def short_command(self, ctx: Context, args: str) -> list[Reply]:
+        """`/short <url>`: each link the member wrote is shortened whole, as written.
+
+        Only punctuation around a link is left out and a bare domain gets https://; the reply
+        says so. A link the chat linkifier would cut (a bad host, text glued to it) is not cut
+        here: it is validated as written and refused if it is not a link.
+        """
         args, options = parse_link_options(args)
         if options.set and not ctx.is_admin:
             raise UserError("rules_admin_only", "rules_admin_only")
-        urls = [found.url for found in find_urls(args)]
-        if not urls and args:
-            first = args.split()[0]
-            if ":" in first:
-                # javascript:, ftp:, data:... validation says exactly why it is refused.
-                normalize_url(first, max_length=self._shortener.max_url_length)
-            elif _BARE_DOMAIN.fullmatch(first):
-                urls = ["https://" + first]
-        if not urls:
+        written: dict[str, str] = {}
+        for word in args.split():
+            link = link_in_argument(word)
+            if link is not None:
+                written.setdefault(link, word)
+        if not written:
             raise UserError("short_usage", "short_usage")
-        return await self.reply_to_urls(ctx, urls, explicit=True, options=options)
+        return await self.reply_to_urls(
+            ctx, list(written), explicit=True, options=options, written=written
+        )
 
     async def qr_command(self, ctx: Context, args: str) -> list[Reply]:
         """`/qr <url>` gives the short link's QR; `/qr <text>` a QR of the text itself."""
         if not args:
             raise UserError("qr_usage", "qr_usage")
-        if find_urls(args) or _BARE_DOMAIN.fullmatch(args):
+        links = (link_in_argument(word) for word in args.split())
+        if any(link and link.lower().startswith(("http://", "https://")) for link in links):
             return await self.short_command(ctx, args)
         if len(args) > _MAX_QR_TEXT:
             raise UserError("qr_text_too_long", "qr_text_too_long", limit=_MAX_QR_TEXT)
         png = await asyncio.to_thread(render_qr_png, args)
         image = ReplyImage(png=png, filename="qr.png", alt=args[:100])
         return [Reply(ctx.t("qr_made", text=args), images=(image,))]
+
+
+def _clip(written: str, limit: int = 80) -> str:
+    """What the member wrote, short enough for a reply line."""
+    return written if len(written) <= limit else written[: limit - 1] + "…"

@@ -68,6 +68,7 @@ async def test_our_own_short_link_is_not_shortened_again(suo: Suo) -> None:
         "https://suo.test:443/{code}",
         "http://suo.test/{code}",
         "HTTPS://SUO.TEST/{code}",
+        "https://suo.test./{code}",
         "https://suo.test//{code}",
         "https://suo.test/{code}+",
         "https://suo.test/{code}.png",
@@ -193,3 +194,90 @@ async def test_real_photo_of_a_bookmark_qr_gets_its_url_shortened(suo: Suo) -> N
 async def test_bind_is_only_for_wecom_groups(suo: Suo) -> None:
     (reply,) = await suo.core.handle(group_message("/bind 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"))
     assert "企业微信" in reply.text
+
+
+async def test_chinese_path_and_query_are_shortened_whole(suo: Suo) -> None:
+    (reply,) = await suo.core.handle(
+        group_message("看这个 https://zh.wikipedia.org/wiki/上海 不错")
+    )
+    (code,) = codes_in(reply)
+    link = await suo.store.get_link(code)
+    assert link is not None and link.url == "https://zh.wikipedia.org/wiki/上海"
+    (short,) = await suo.core.handle(group_message("/short https://example.org/活动?x=1"))
+    (code,) = codes_in(short)
+    link = await suo.store.get_link(code)
+    assert link is not None and link.url == "https://example.org/活动?x=1"
+    assert "你发的是" not in reply.text + short.text  # shortened exactly as written
+
+
+async def test_short_takes_the_argument_whole_and_says_what_it_changed(suo: Suo) -> None:
+    (glued,) = await suo.core.handle(group_message("/short https://example.com/a，b"))
+    (code,) = codes_in(glued)
+    link = await suo.store.get_link(code)
+    assert link is not None and link.url == "https://example.com/a，b"
+    (dotted,) = await suo.core.handle(group_message("/short https://example.com/doc。"))
+    assert "你发的是 https://example.com/doc。" in dotted.text
+    (code,) = codes_in(dotted)
+    link = await suo.store.get_link(code)
+    assert link is not None and link.url == "https://example.com/doc"
+    (bare,) = await suo.core.handle(group_message("/short example.org/page"))
+    assert "你发的是 example.org/page" in bare.text
+    (bad,) = await suo.core.handle(group_message("/short https://-example.com/x"))
+    assert "不是一个有效的网址" in bad.text and not bad.images
+
+
+async def test_telegram_entity_cleaned_of_glued_text_is_named_in_the_reply(suo: Suo) -> None:
+    from dataclasses import replace
+
+    from bot.urls import Entity, find_urls
+
+    text = "看这个example.com/a?b=1，很好"
+    entity = Entity("url", 0, len(text.encode("utf-16-le")) // 2)  # as tdlib marks it
+    message = replace(group_message(text, platform="telegram"), urls=find_urls(text, [entity]))
+    (reply,) = await suo.core.handle(message)
+    (code,) = codes_in(reply)
+    link = await suo.store.get_link(code)
+    assert link is not None and link.url == "https://example.com/a?b=1"
+    assert f"你发的是 {text}" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("text", "host"),
+    [
+        ("登录 https://admin:123456@example.com/后台，别外传", "example.com"),
+        ("https://google.com@evil.example/login", "evil.example"),
+        ("https://user@example.com", "example.com"),
+    ],
+)
+async def test_links_with_credentials_are_refused_in_chat(suo: Suo, text: str, host: str) -> None:
+    (posted,) = await suo.core.handle(group_message(text))
+    (command,) = await suo.core.handle(group_message("/short " + text.split()[-1]))
+    for reply in (posted, command):
+        assert "用户名或密码" in reply.text and f"实际打开的是 {host}" in reply.text
+        assert not reply.images and not codes_in(reply)
+    assert "123456" not in posted.text  # the refusal doesn't repeat the password
+
+
+async def test_credentials_refusal_in_english(config: Config, clock: FakeClock) -> None:
+    from dataclasses import replace
+
+    english = replace(config, console=replace(config.console, lang="en"))
+    suo = await Suo.open(english, clock=clock)
+    try:
+        (reply,) = await suo.core.handle(group_message("https://user:pw@example.com/x"))
+    finally:
+        await suo.close()
+    assert "user name or password" in reply.text and "example.com" in reply.text
+
+
+async def test_link_text_hiding_a_url_gets_no_note(suo: Suo) -> None:
+    from dataclasses import replace
+
+    from bot.urls import Entity, find_urls
+
+    text = "报名点这里"
+    entity = Entity("text_link", 2, 3, url="https://example.com/signup")
+    message = replace(group_message(text, platform="telegram"), urls=find_urls(text, [entity]))
+    (reply,) = await suo.core.handle(message)
+    assert codes_in(reply) and "https://example.com/signup" in reply.text
+    assert "你发的是" not in reply.text

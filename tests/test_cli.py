@@ -279,3 +279,19 @@ async def click_once(url: str) -> tuple[int, str]:
             url, headers={"User-Agent": CURL_UA}, allow_redirects=False
         ) as resp:
             return resp.status, resp.headers["Location"]
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://user:pass@example.com/x", "example.com"),
+        ("https://google.com@evil.example/", "evil.example"),
+        ("https://user@example.com", "example.com"),
+    ],
+)
+def test_shorten_refuses_urls_with_credentials(cfg: Path, url: str, host: str) -> None:
+    result = suo(cfg, "shorten", url, "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "用户名或密码" in result.stderr and host in result.stderr
+    assert "pass@" not in result.stderr and "Traceback" not in result.stderr

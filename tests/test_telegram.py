@@ -430,3 +430,19 @@ async def test_the_command_menu_lists_every_command_and_admins_see_theirs(
     assert names("all_private_chats") == admins
     assert all(bot.core.router.route(name) is not None for name in admins)
     assert "bind" not in admins  # WeCom's group robots only
+
+
+async def test_entity_with_glued_chinese_text_shortens_the_link_and_says_so(
+    bot: Suo,
+    api: FakeBotApi,
+    redirector: TestClient,  # type: ignore[type-arg]
+) -> None:
+    # tdlib marks "https://zh.wikipedia.org/wiki/上海，不错" as one URL entity.
+    text = "看这个https://zh.wikipedia.org/wiki/上海，不错"
+    api.push_update(group_text_update(text, entities=url_entities(text)))
+    (call,) = await api.wait_for_call("sendPhoto")
+    caption = call.params["caption"]
+    (code,) = SHORT.findall(caption)
+    assert "你发的是 https://zh.wikipedia.org/wiki/上海，不错" in caption
+    resp = await redirector.get(f"/{code}", allow_redirects=False)
+    assert resp.headers["Location"] == "https://zh.wikipedia.org/wiki/%E4%B8%8A%E6%B5%B7"
