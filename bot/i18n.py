@@ -85,8 +85,8 @@ _CATALOG: dict[str, dict[str, str]] = {
         "— it really opens {host}.",
     },
     "shortened_from": {
-        "zh-CN": "（你发的是 {written}，已按上面的网址缩短）",
-        "en": "(you wrote {written}; shortened as the address above)",
+        "zh-CN": "（你发的是「{written}」，已按上面的网址缩短）",
+        "en": "(you wrote “{written}”; shortened as the address above)",
     },
     "link_removed": {
         "zh-CN": "{url} 的短链接已被本群管理员删除，不能再次分享。",

@@ -216,12 +216,12 @@ async def test_short_takes_the_argument_whole_and_says_what_it_changed(suo: Suo)
     link = await suo.store.get_link(code)
     assert link is not None and link.url == "https://example.com/a，b"
     (dotted,) = await suo.core.handle(group_message("/short https://example.com/doc。"))
-    assert "你发的是 https://example.com/doc。" in dotted.text
+    assert "你发的是「https://example.com/doc。」" in dotted.text
     (code,) = codes_in(dotted)
     link = await suo.store.get_link(code)
     assert link is not None and link.url == "https://example.com/doc"
     (bare,) = await suo.core.handle(group_message("/short example.org/page"))
-    assert "你发的是 example.org/page" in bare.text
+    assert "你发的是「example.org/page" in bare.text
     (bad,) = await suo.core.handle(group_message("/short https://-example.com/x"))
     assert "不是一个有效的网址" in bad.text and not bad.images
 
@@ -238,7 +238,7 @@ async def test_telegram_entity_cleaned_of_glued_text_is_named_in_the_reply(suo: 
     (code,) = codes_in(reply)
     link = await suo.store.get_link(code)
     assert link is not None and link.url == "https://example.com/a?b=1"
-    assert f"你发的是 {text}" in reply.text
+    assert f"你发的是「{text}」" in reply.text
 
 
 @pytest.mark.parametrize(

@@ -443,6 +443,6 @@ async def test_entity_with_glued_chinese_text_shortens_the_link_and_says_so(
     (call,) = await api.wait_for_call("sendPhoto")
     caption = call.params["caption"]
     (code,) = SHORT.findall(caption)
-    assert "你发的是 https://zh.wikipedia.org/wiki/上海，不错" in caption
+    assert "你发的是「https://zh.wikipedia.org/wiki/上海，不错」" in caption
     resp = await redirector.get(f"/{code}", allow_redirects=False)
     assert resp.headers["Location"] == "https://zh.wikipedia.org/wiki/%E4%B8%8A%E6%B5%B7"
