@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Clock = Callable[[], datetime]
 
@@ -22,3 +23,20 @@ def epoch_seconds(clock: Clock) -> Callable[[], float]:
     if clock is utc_now:
         return time.time
     return lambda: clock().timestamp()
+
+
+def group_zone(tz: str) -> tzinfo:
+    """A group's time zone; UTC when its name is unknown to this system."""
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def local_time(when: datetime, tz: str) -> str:
+    """`when` as the group reads it, always with its zone: "2026-11-30 17:30 (Asia/Shanghai)".
+    One zone per group (its digest zone), in chat replies and on pages alike."""
+    zone = group_zone(tz)
+    moment = when if when.tzinfo else when.replace(tzinfo=UTC)
+    name = "UTC" if zone is UTC else tz
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} ({name})"

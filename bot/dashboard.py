@@ -12,10 +12,9 @@ import hashlib
 import hmac
 import logging
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime, timedelta
 
-from bot.clock import Clock
+from bot.clock import Clock, local_time
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import Period, Reply
@@ -106,14 +105,6 @@ class DashboardLinks:
         return f"{self.public_url}/dashboard/{self.sign(group_id, now)}"
 
 
-def group_zone(tz: str) -> tzinfo:
-    """The group's time zone; UTC when its name is unknown to this system."""
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
-
-
 class DashboardReplies:
     def __init__(self, store: Store, links: DashboardLinks, clock: Clock) -> None:
         self._store = store
@@ -133,7 +124,7 @@ class DashboardReplies:
         if days != 7:
             url += f"?days={days}"
         stats = await self._store.period_stats(ctx.group.id, Period.last_days(days, now), top=0)
-        expires = datetime.fromtimestamp(self._links.expires_at(now), group_zone(ctx.group.tz))
+        expires = datetime.fromtimestamp(self._links.expires_at(now), UTC)
         log.info(
             "dashboard link issued platform=%s chat=%s group=%d",
             ctx.message.platform,
@@ -146,6 +137,6 @@ class DashboardReplies:
             days=days,
             human=stats.human,
             readers=stats.unique_readers,
-            expires=expires.strftime("%Y-%m-%d %H:%M"),
+            expires=local_time(expires, ctx.group.tz),
         )
         return [Reply(text)]

@@ -247,7 +247,7 @@ class LinkReplies:
                 text += "\n" + ctx.t("shortened_from", written=_clip(as_written))
             for extra in (
                 risk_label(short.risks, ctx.lang),
-                describe_rules(short.link, ctx.group.settings, ctx.lang),
+                describe_rules(short.link, ctx.group, ctx.lang),
             ):
                 if extra:
                     text += "\n" + extra

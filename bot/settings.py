@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.clock import Clock
+from bot.clock import Clock, local_time
 from bot.context import Context
 from bot.errors import UserError
 from bot.i18n import translate
-from bot.model import GroupSettings, Link, LinkRules, Reply
+from bot.model import Group, GroupSettings, Link, LinkRules, Reply
 from bot.policy import IN_APP, effective_policy, parse_platforms, platform_list
 from bot.storage import Store
 from bot.urls import host_of
@@ -138,11 +138,12 @@ def parse_link_options(args: str) -> tuple[str, LinkOptions]:
     return " ".join(rest), options
 
 
-def describe_rules(link: Link, settings: GroupSettings, lang: str) -> str:
-    """One line of the rules a link follows (its own, else the group's); "" when none."""
+def describe_rules(link: Link, group: Group, lang: str) -> str:
+    """One line of the rules a link follows (its own, else the group's); "" when none.
+    Times are the group's (its digest zone), labelled."""
     rules = link.rules
     parts: list[str] = []
-    policy = effective_policy(link, settings)  # what the redirector applies
+    policy = effective_policy(link, group.settings)  # what the redirector applies
     platforms, anti_red = policy.platforms, policy.anti_red
     zh = lang.startswith("zh")
     if platforms is not None:
@@ -152,7 +153,7 @@ def describe_rules(link: Link, settings: GroupSettings, lang: str) -> str:
         names = platform_list(anti_red, lang)
         parts.append(f"防红引导：{names}" if zh else f"open-in-browser guide in {names}")
     if rules.expires_at is not None:
-        when = rules.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        when = local_time(rules.expires_at, group.tz)
         parts.append(f"{when} 过期" if zh else f"expires {when}")
     if rules.max_clicks is not None:
         n = rules.max_clicks

@@ -265,6 +265,7 @@ class RedirectHandlers:
             human_clicks=info.human_clicks,
             status="active" if standing is Outcome.REDIRECT else standing.value,
             accept_language=request.headers.get("Accept-Language", ""),
+            tz=info.group.tz,
         )
         return self._html(200, html)
 

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.clock import Clock
-from bot.dashboard import DashboardLinks, group_zone
+from bot.clock import Clock, group_zone
+from bot.dashboard import DashboardLinks
 from bot.model import LinkCount, Period, PeriodStats
 from bot.policy import platform_name
 from bot.storage import Store

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from bot.clock import local_time
 from bot.policy import platform_list, platform_name
 
 # Holds templates only (no per-request state), so one for the process (every page of the
@@ -211,8 +212,10 @@ def render_info(
     human_clicks: int,
     status: str,
     accept_language: str,
+    tz: str = "UTC",
 ) -> str:
-    """The `GET /{code}+` page: where a link goes and how it has been used, before opening it."""
+    """The `GET /{code}+` page: where a link goes and how it has been used, before opening it.
+    Times are in `tz` (the link's group's zone), labelled."""
     if status not in _STATUSES:
         raise ValueError(f"unknown link status {status!r}")
     lang = page_lang(accept_language)
@@ -227,7 +230,7 @@ def render_info(
         target_is_web=_is_web(target_url) and status == "active",
         group_title=group_title,
         sharer=sharer,
-        created=created.astimezone(UTC).strftime("%Y-%m-%d %H:%M\u00a0UTC"),
+        created=local_time(created, tz).replace(" ", "\u00a0"),  # never wraps apart
         human_clicks=f"{human_clicks:,}",
         status=status,
     )

@@ -234,8 +234,11 @@ def test_message_pages_keep_their_texts() -> None:
 
 def test_info_page_shows_destination_group_sharer_created_clicks_and_status() -> None:
     text = Elements(info(ZH)).text
-    for expected in ("目标网址", "读书会", "Alice", "2026-11-20 08:05 UTC", "1,234", "有效"):
+    for expected in ("目标网址", "读书会", "Alice", "2026-11-20 08:05 (UTC)", "1,234", "有效"):
         assert expected in text
+    # In the group's own zone, labelled, as its chat replies and dashboard give it.
+    shanghai = Elements(info(ZH, tz="Asia/Shanghai")).text
+    assert "2026-11-20 16:05 (Asia/Shanghai)" in shanghai
     text = Elements(info(EN, sharer=None, status="exhausted")).text
     assert "Shared by unknown" in text
     assert "Max opens reached" in text
@@ -244,7 +247,7 @@ def test_info_page_shows_destination_group_sharer_created_clicks_and_status() ->
 def test_info_page_shows_creation_time_in_utc() -> None:
     shanghai = timezone(timedelta(hours=8))
     text = Elements(info(EN, created_at=datetime(2026, 11, 20, 16, 5, tzinfo=shanghai))).text
-    assert "2026-11-20 08:05 UTC" in text
+    assert "2026-11-20 08:05 (UTC)" in text
 
 
 @pytest.mark.parametrize(

@@ -240,7 +240,7 @@ async def test_info_page_lists_what_the_link_is(page: Page, origin: str, reader:
     assert TARGET in text.replace("\n", "")
     assert "读书会 · Reading club <2026>" in text
     assert "Alice 王" in text
-    assert "2026-11-20 08:05\u00a0UTC" in text  # the time never wraps away from "UTC"
+    assert "2026-11-20\u00a008:05\u00a0(UTC)" in text  # the time never wraps from its zone
     assert "1,234" in text
     assert ("有效" if reader.zh else "Active") in text
     await save_screenshot(page, f"info-{reader.name}")

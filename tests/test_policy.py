@@ -367,3 +367,19 @@ async def test_decoded_qr_links_carry_risk_labels_and_internal_ones_are_refused(
     internal = member("", images=(image_of(render_qr_png("http://192.168.0.1/login"), "b.png"),))
     text = await say(suo, internal)
     assert "192.168.0.1" in text and not SHORT.search(text)
+
+
+async def test_times_are_the_groups_own_and_always_labelled(suo: Suo) -> None:
+    """One zone per group (its digest zone, Asia/Shanghai by default), named wherever a time
+    is shown: expiry replies, the dashboard link, the info page."""
+    reply = await say(suo, admin("/short https://example.com/week expires=7d"))
+    assert "2026-11-30 17:30 (Asia/Shanghai) 过期" in reply  # FIXED_NOW + 7 days, in Shanghai
+    dashboard = await say(suo, member("/dashboard"))
+    assert "(Asia/Shanghai)" in dashboard
+    await say(suo, admin("/digest tz Europe/Berlin"))
+    again = await say(suo, admin("/short https://example.com/week expires=7d"))
+    assert "2026-11-30 10:30 (Europe/Berlin) 过期" in again
+    code = SHORT.findall(again)[0]
+    async with TestClient(TestServer(suo.redirector_app(), host="127.0.0.1", port=0)) as c:
+        info = await (await c.get(f"/{code}+")).text()
+    assert "2026-11-23\u00a010:30\u00a0(Europe/Berlin)" in info  # created at FIXED_NOW, Berlin
