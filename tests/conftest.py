@@ -34,6 +34,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def process_config(tmp_path: Path, port: int, extra: str = "") -> Path:
+    """A TOML file for a `suo` process of a test's own: the redirector on 127.0.0.1:`port`,
+    its database and spill file in `tmp_path`, then `extra` (more tables) verbatim."""
+    path = tmp_path / "suo.toml"
+    path.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+public_url = "http://127.0.0.1:{port}"
+secret = "process-test"
+
+[storage]
+url = "sqlite:///{tmp_path / "suo.db"}"
+
+[clicks]
+spill_path = "{tmp_path / "spill.jsonl"}"
+{extra}""",
+        encoding="utf-8",
+    )
+    return path
+
+
 class FakeClock:
     def __init__(self, now: datetime = FIXED_NOW) -> None:
         self.now = now

@@ -21,7 +21,7 @@ import zxingcpp
 from PIL import Image
 
 from bot.qr import render_qr_png
-from tests.conftest import free_port
+from tests.conftest import free_port, process_config
 from tests.test_qr import one_bit_png
 
 CURL_UA = "curl/8.5.0"
@@ -29,29 +29,12 @@ CURL_UA = "curl/8.5.0"
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Path:
-    port = free_port()
-    path = tmp_path / "suo.toml"
-    path.write_text(
-        f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-public_url = "http://127.0.0.1:{port}"
-secret = "cli-test"
-
-[storage]
-url = "sqlite:///{tmp_path / "suo.db"}"
-
-[clicks]
-spill_path = "{tmp_path / "spill.jsonl"}"
-
+    console = f"""
 [console]
 group = "demo"
 qr_dir = "{tmp_path / "qr"}"
-""",
-        encoding="utf-8",
-    )
-    return path
+"""
+    return process_config(tmp_path, free_port(), console)
 
 
 def suo(cfg: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

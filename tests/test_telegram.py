@@ -24,7 +24,7 @@ from PIL import Image
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock, free_port, telegram_config
+from tests.conftest import REPO, FakeClock, free_port, process_config, telegram_config
 from tests.fake_telegram import FakeBotApi
 from tests.telegram_builders import (
     DEFAULT_CHAT_ID,
@@ -302,29 +302,15 @@ async def test_a_scale_out_redirector_process_answers_webhook_updates(
     """Behind a load balancer every node is a `suo redirector`: Telegram's POST to any of them
     must get the member a reply, not a 200 and silence."""
     port = free_port()
-    cfg = tmp_path / "suo.toml"
-    cfg.write_text(
-        f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-public_url = "http://127.0.0.1:{port}"
-
-[storage]
-url = "sqlite:///{tmp_path / "suo.db"}"
-
-[clicks]
-spill_path = "{tmp_path / "spill.jsonl"}"
-
+    telegram = f"""
 [telegram]
 token = "{TOKEN}"
 mode = "webhook"
 webhook_secret = "{WEBHOOK_SECRET}"
 api_base_url = "{api.base_url}"
 file_base_url = "{api.file_base_url}"
-""",
-        encoding="utf-8",
-    )
+"""
+    cfg = process_config(tmp_path, port, telegram)
     env = {**os.environ, "PTB_TIMEDELTA": "1", "PYTHONUNBUFFERED": "1"}
     node = await asyncio.create_subprocess_exec(
         sys.executable,
