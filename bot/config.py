@@ -6,6 +6,7 @@ Secrets may come from the environment (SUO_SECRET, ...); a bad value raises
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_SPILL_PATH = "suo-clicks.spill.jsonl"
 
@@ -143,13 +144,55 @@ def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
+# Values never echoed in an error (nor logged): a config error must not print a token.
+SECRET_KEYS = frozenset(
+    {
+        ("server", "secret"),
+        ("telegram", "token"),
+        ("telegram", "webhook_secret"),
+        ("wecom", "token"),
+        ("wecom", "encoding_aes_key"),
+    }
+)
+
+
+def secret_values(config: Config) -> list[str]:
+    """The configured secrets as they could appear in text, for log redaction."""
+    values = [
+        config.server.secret,
+        config.telegram.token,
+        config.telegram.token.partition(":")[2],  # the part after the bot id
+        config.telegram.webhook_secret,
+        config.wecom.token,
+        config.wecom.encoding_aes_key,
+    ]
+    with contextlib.suppress(ValueError):
+        values.append(urlsplit(config.storage.url).password or "")
+    return [v for v in values if v]
+
+
+def without_password(url: str) -> str:
+    """`url` with any password in it replaced by ***, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparsable URL>"
+    if not password:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
 def _get(table: Mapping[str, Any], section: str, key: str, kind: type, default: Any) -> Any:
     if key not in table:
         return default
     value = table[key]
     # bool is an int subclass in Python; a port of `true` is a mistake, not 1.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{section}.{key} must be {kind.__name__}, got {value!r}")
+        shown = f"a {type(value).__name__}" if (section, key) in SECRET_KEYS else repr(value)
+        raise ConfigError(f"{section}.{key} must be {kind.__name__}, got {shown}")
     return value
 
 
@@ -185,7 +228,8 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     st = _table(data, "storage")
     storage_url = env.get("SUO_STORAGE_URL") or _get(st, "storage", "url", str, "sqlite:///suo.db")
     if not storage_url.startswith("sqlite:///"):
-        raise ConfigError(f"storage.url must start with sqlite:///, got {storage_url!r}")
+        shown = without_password(storage_url)
+        raise ConfigError(f"storage.url must start with sqlite:///, got {shown!r}")
 
     lk = _table(data, "links")
     blocked = _get(lk, "links", "blocked_domains", list, [])

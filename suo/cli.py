@@ -20,12 +20,13 @@ from telegram.error import InvalidToken
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleChat, stdin_lines
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, load_config, secret_values
 from bot.errors import UserError
 from bot.i18n import translate
 from bot.qr import decode_qr_codes
 from bot.storage import StoreUnavailable
 from suo.app import Suo
+from suo.logs import FORMAT, redact_secrets
 
 log = logging.getLogger("suo")
 
@@ -33,7 +34,9 @@ CLI_MEMBER = "cli"
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config or os.environ.get("SUO_CONFIG") or None)
+    config = load_config(args.config or os.environ.get("SUO_CONFIG") or None)
+    redact_secrets(secret_values(config))
+    return config
 
 
 async def _wait_for_signal() -> None:
@@ -273,9 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.INFO
     if args.command in ("chat", "shorten", "decode", "stats") and not args.verbose:
         level = logging.WARNING  # keep the chat and script output readable
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr)
+    redact_secrets(())  # Bot API tokens in URLs, until the config names the secrets
     try:
         if args.command in ("run", "redirector", "bot", "chat"):
             return asyncio.run(cmd_run(args, mode=args.command))

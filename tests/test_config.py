@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from bot.config import ConfigError, load_config, parse_config
+from suo.logs import RedactingFormatter
 from tests.conftest import REPO
 
 
@@ -82,3 +84,41 @@ def test_telegram_token_from_env_and_webhook_needs_a_secret() -> None:
     assert ok.telegram.webhook_secret == "s3cret-token_0123456789"
     with pytest.raises(ConfigError, match=r"telegram\.mode"):
         parse_config({"telegram": {"mode": "push"}}, env={})
+
+
+@pytest.mark.parametrize(
+    ("data", "secret"),
+    [
+        ({"telegram": {"token": 123456789}}, "123456789"),
+        ({"server": {"secret": ["hunter2-hunter2"]}}, "hunter2-hunter2"),
+        ({"wecom": {"encoding_aes_key": 4242424242}}, "4242424242"),
+        ({"storage": {"url": "postgresql://suo:S3cretPass@db.internal/suo"}}, "S3cretPass"),
+    ],
+)
+def test_config_errors_never_echo_a_secret(data: dict[str, object], secret: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(data, env={})
+    assert secret not in str(error.value)
+    assert str(error.value).split(" ")[0] in {
+        "telegram.token",
+        "server.secret",
+        "wecom.encoding_aes_key",
+        "storage.url",
+    }
+
+
+def test_the_log_formatter_redacts_configured_secrets_and_bot_tokens() -> None:
+    formatter = RedactingFormatter(["S3cretPass", "abc"])  # too short to redact safely: kept
+    record = logging.LogRecord(
+        "httpx",
+        logging.INFO,
+        __file__,
+        1,
+        "HTTP Request: POST %s",
+        ("https://api.telegram.org/bot123456:AAHk-secretpart_0123456789abcdef/getMe",),
+        None,
+    )
+    line = formatter.format(record)
+    assert "secretpart" not in line and "/bot***/getMe" in line
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "db said S3cretPass abc", (), None)
+    assert formatter.format(record).endswith("db said *** abc")

@@ -318,6 +318,7 @@ file_base_url = "{api.file_base_url}"
         "suo.cli",
         "--config",
         str(cfg),
+        "-v",  # debug logs from every library: the token must still never appear
         "redirector",
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
@@ -338,6 +339,9 @@ file_base_url = "{api.file_base_url}"
         node.terminate()
         _, err = await asyncio.wait_for(node.communicate(), timeout=30)
     assert node.returncode == 0, err.decode()
+    logged = err.decode()
+    assert "telegram webhook set" in logged  # the debug log was really written...
+    assert TOKEN.split(":")[1] not in logged and WEBHOOK_SECRET not in logged  # ...redacted
     assert "https://example.com/scale-out" in call.params["caption"]
     assert SHORT_LOCAL.search(call.params["caption"])
     assert [d.status for d in api.webhook_deliveries] == [200]
