@@ -21,6 +21,7 @@ from bot.photos import PhotoReplies
 from bot.settings import SettingsReplies
 from bot.stats import StatsReplies
 from bot.storage import Store
+from bot.web import WebReplies
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Core:
         digest: DigestReplies,
         dashboard: DashboardReplies,
         *,
+        web: WebReplies | None = None,
         default_lang: str = DEFAULT_LANG,
     ) -> None:
         self._store = store
@@ -59,6 +61,8 @@ class Core:
         self.router.add(settings.delete_command, "delete", "del", "删除")
         self.router.add(digest.digest_command, "digest", "周报")
         self.router.add(dashboard.dashboard_command, "dashboard", "看板")
+        if web is not None:
+            self.router.add(web.web_command, "web", "网页")
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         try:
