@@ -53,8 +53,9 @@ _EXPIRY_CHOICES = ("1h", "1d", "7d", "30d")
 _MAX_FIELD = 8192  # a form's text field; URLs are capped at links.max_url_length anyway
 _HEADERS = {
     "Cache-Control": "no-store",
-    # A `?g=` token is in the URL: no referrer may carry it to a destination.
-    "Referrer-Policy": "no-referrer",
+    # A `?g=` token is in the URL: no referrer may carry it to another site. (`no-referrer`
+    # would also make Chromium send `Origin: null` with the page's own forms.)
+    "Referrer-Policy": "same-origin",
     "X-Robots-Tag": "noindex, nofollow",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": (
@@ -76,7 +77,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "url_label": "网址",
         "url_placeholder": "粘贴要缩短的链接",
         "platforms_title": "允许访问的平台",
-        "platforms_hint": "都不选：所有平台都能打开（%(default)s）。",
+        "platforms_hint": "都不选：按默认（%(default)s）。",
         "antired_title": "防红引导",
         "antired_hint": (
             "在所选聊天应用里打开时，先显示“请在浏览器中打开”的说明页，避免链接被拦截。"
@@ -147,7 +148,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "url_label": "Link",
         "url_placeholder": "Paste the link to shorten",
         "platforms_title": "Where it may open",
-        "platforms_hint": "None chosen: it opens everywhere (%(default)s).",
+        "platforms_hint": "None chosen: the default (%(default)s).",
         "antired_title": "Open-in-browser guide",
         "antired_hint": (
             "Readers in the chosen chat apps first see a page explaining how to open the link "

@@ -123,7 +123,7 @@ async def test_the_page_offers_both_forms_in_the_readers_language(suo: Suo) -> N
         for words in ("生成短链接", "扫描二维码 / 上传二维码", "允许访问的平台", "防红引导"):
             assert words in html
         assert 'accept="image/*" capture="environment"' in html
-        assert 'action="/shorten"' in html and 'enctype="multipart/form-data"' in html
+        assert 'action="/shorten#made"' in html and 'enctype="multipart/form-data"' in html
         assert "http://" not in html.replace('"http://', "")  # nothing loaded from elsewhere
 
         _, html = await browser.get("/", **{"Accept-Language": "fr-FR, en;q=0.8"})
