@@ -134,6 +134,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "private": "请使用运营者给你的访问链接，或在群里发送 /web 获取链接。",
         "token_title": "网页链接无效或已过期",
         "token": "请在群里发送 /web 或 /网页，获取新的链接。",
+        "home": "返回首页",
         "footer": "短链接会记录打开次数（区分真人、链接预览和机器人），不记录 IP 地址。",
     },
     "en": {
@@ -208,6 +209,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "private": "Use the address its operator gave you, or send /web in your group.",
         "token_title": "This web link is invalid or has expired",
         "token": "Send /web in the group to get a new link.",
+        "home": "Go to the start page",
         "footer": (
             "Short links count their opens (people, link previews and bots apart); IP "
             "addresses are not stored."
@@ -536,7 +538,11 @@ class WebPage:
     def _message(self, status: int, lang: str, title: str, sentence: str) -> web.Response:
         words = _WORDS[lang]
         html = TEMPLATES.get_template("error.html").render(
-            lang=lang, title=words[title], sentence=words[sentence], home="/"
+            lang=lang,
+            title=words[title],
+            sentence=words[sentence],
+            home="/",
+            home_label=words["home"],
         )
         return web.Response(status=status, text=html, content_type="text/html", headers=_HEADERS)
 

@@ -196,7 +196,9 @@ async def test_forms_without_the_cookie_bound_token_or_from_another_site_are_ref
         form = {"csrf": token, "url": TARGET}
         status, html, _ = await browser.post("/shorten", {"url": TARGET})
         assert status == 403 and "页面已过期" in html
-        status, _, _ = await browser.post("/shorten", {**form, "csrf": token[:-1] + "0"})
+        status, _, _ = await browser.post(
+            "/shorten", {**form, "csrf": token[:-1] + ("1" if token.endswith("0") else "0")}
+        )
         assert status == 403
         status, _, _ = await browser.post("/shorten", form, origin="https://evil.example")
         assert status == 403
@@ -322,6 +324,15 @@ async def test_the_signed_web_link_makes_the_groups_links_under_its_rules(
     assert info is not None
     assert (info.group.platform, info.group.chat_id) == ("console", "g1")
     assert info.sharer_name == "Alice"
+
+
+async def test_a_dashboard_token_does_not_open_the_page_as_a_group(suo: Suo) -> None:
+    replies = await suo.core.handle(group_message("/dashboard"))
+    found = re.search(r"/dashboard/(\S+)", replies[0].text)
+    assert found
+    async with browsing(suo) as browser:
+        status, html = await browser.get(f"/?g={found[1]}")
+        assert status == 403 and "网页链接无效或已过期" in html and 'href="/"' in html
 
 
 async def test_the_web_command_needs_a_secret(config: Config, clock: FakeClock) -> None:
