@@ -115,6 +115,24 @@ class DigestConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The page at `GET /` of the redirector: shorten a link, read QR photos."""
+
+    enabled: bool = True
+    # When set, the page opens only with `?key=<access_token>` (then remembered in a cookie)
+    # or through a signed link from the chat `web` command: a private instance.
+    access_token: str = field(default="", repr=False)
+    # Forms sent per reader address per minute, and by everyone together per minute.
+    per_ip_per_minute: int = 20
+    total_per_minute: int = 600
+    max_upload_mb: int = 10
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
@@ -124,6 +142,7 @@ class Config:
     telegram: TelegramConfig = TelegramConfig()
     wecom: WeComConfig = WeComConfig()
     digest: DigestConfig = DigestConfig()
+    web: WebConfig = WebConfig()
 
 
 def _networks(values: list[Any]) -> tuple[str, ...]:
@@ -152,6 +171,7 @@ SECRET_KEYS = frozenset(
         ("telegram", "webhook_secret"),
         ("wecom", "token"),
         ("wecom", "encoding_aes_key"),
+        ("web", "access_token"),
     }
 )
 
@@ -165,6 +185,7 @@ def secret_values(config: Config) -> list[str]:
         config.telegram.webhook_secret,
         config.wecom.token,
         config.wecom.encoding_aes_key,
+        config.web.access_token,
     ]
     with contextlib.suppress(ValueError):
         values.append(urlsplit(config.storage.url).password or "")
@@ -203,7 +224,17 @@ def _positive(section: str, key: str, value: int, *, low: int = 1, high: int = 1
 
 
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
-    known = {"server", "storage", "links", "clicks", "console", "telegram", "wecom", "digest"}
+    known = {
+        "server",
+        "storage",
+        "links",
+        "clicks",
+        "console",
+        "telegram",
+        "wecom",
+        "digest",
+        "web",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown config section [{unknown[0]}]")
@@ -284,6 +315,32 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         clicks=clicks,
         console=console,
         digest=_digest(_table(data, "digest")),
+        web=_web(_table(data, "web"), env),
+    )
+
+
+def _web(t: Mapping[str, Any], env: Mapping[str, str]) -> WebConfig:
+    d = WebConfig()
+    return WebConfig(
+        enabled=_get(t, "web", "enabled", bool, d.enabled),
+        access_token=env.get("SUO_WEB_ACCESS_TOKEN")
+        or _get(t, "web", "access_token", str, d.access_token),
+        per_ip_per_minute=_positive(
+            "web",
+            "per_ip_per_minute",
+            _get(t, "web", "per_ip_per_minute", int, d.per_ip_per_minute),
+            high=10_000,
+        ),
+        total_per_minute=_positive(
+            "web",
+            "total_per_minute",
+            _get(t, "web", "total_per_minute", int, d.total_per_minute),
+            high=1_000_000,
+        ),
+        # The QR decoder refuses files over 20 MB whatever the page accepts.
+        max_upload_mb=_positive(
+            "web", "max_upload_mb", _get(t, "web", "max_upload_mb", int, d.max_upload_mb), high=20
+        ),
     )
 
 

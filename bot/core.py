@@ -21,6 +21,7 @@ from bot.photos import PhotoReplies
 from bot.settings import SettingsReplies
 from bot.stats import StatsReplies
 from bot.storage import Store
+from bot.web import WebReplies
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Core:
         digest: DigestReplies,
         dashboard: DashboardReplies,
         *,
+        web: WebReplies | None = None,
         default_lang: str = DEFAULT_LANG,
     ) -> None:
         self._store = store
@@ -86,6 +88,8 @@ class Core:
         # WeCom only: Telegram reads admins from the chat and pushes without a robot.
         add(bindings.bind_command, "bind", "绑定")
         add(bindings.admin_command, "admin", "管理员")
+        if web is not None:
+            add(web.web_command, "web", "网页", menu="网页版 / the web page")
 
     def menu(self, platform: str) -> list[MenuEntry]:
         """The commands `platform`'s command menu lists (members' and admins')."""

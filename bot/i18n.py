@@ -24,6 +24,7 @@ _CATALOG: dict[str, dict[str, str]] = {
             "/qr <文字或网址> 生成二维码\n"
             "/stats [7d|30d] 本群统计 · /top 热门链接 · /mine 我分享的链接\n"
             "/dashboard 本群的网页看板 · /digest 每周周报（管理员可设置时间）\n"
+            "/web 在网页上为本群生成短链接、识别二维码\n"
             "/settings 本群的规则（管理员可修改：平台、防红、有效期、自动缩短、语言）\n"
             "/short <网址> 平台=微信,手机 有效期=7天 次数=100 （管理员：单个链接的规则）\n"
             "/block <域名> 本群禁止缩短该域名 · /delete <短码> 删除链接（管理员）\n"
@@ -39,6 +40,7 @@ _CATALOG: dict[str, dict[str, str]] = {
             "/qr <text or url> make a QR code\n"
             "/stats [7d|30d] this group's numbers · /top most opened · /mine your links\n"
             "/dashboard the group's web dashboard · /digest the weekly digest (admins set it)\n"
+            "/web make this group's links and read QR photos on a web page\n"
             "/settings this group's rules (admins change: platforms, antired, expiry, "
             "auto, lang)\n"
             "/short <url> platforms=wechat,mobile expires=7d max=100 (admins: one link's rules)\n"
@@ -350,6 +352,45 @@ _CATALOG: dict[str, dict[str, str]] = {
     "dashboard_usage": {
         "zh-CN": "用法：/dashboard [7d|30d]（默认最近 7 天）",
         "en": "Usage: /dashboard [7d|30d] (the last 7 days by default)",
+    },
+    # The web page as a member of the group (bot/web.py).
+    "web_link": {
+        "zh-CN": (
+            "🌐 在网页上生成本群的短链接、识别二维码：\n{url}\n"
+            "在这里生成的链接属于本群，遵守本群的规则，记在你名下。"
+            "链接有效期至 {expires}；请勿转发到群外。"
+        ),
+        "en": (
+            "🌐 Make this group's short links and read QR photos on the web:\n{url}\n"
+            "Links made there belong to this group, follow its rules and are shared in your "
+            "name. The link works until {expires}; please don't share it outside the group."
+        ),
+    },
+    "web_link_admin": {
+        "zh-CN": (
+            "🌐 在网页上生成本群的短链接、识别二维码（管理员：可设置单个链接的规则）：\n{url}\n"
+            "在这里生成的链接属于本群，记在你名下。链接有效期至 {expires}；请勿转发。"
+        ),
+        "en": (
+            "🌐 Make this group's short links and read QR photos on the web (as an admin: "
+            "with one link's rules):\n{url}\n"
+            "Links made there belong to this group and are shared in your name. The link works "
+            "until {expires}; please don't share it."
+        ),
+    },
+    "web_no_secret": {
+        "zh-CN": (
+            "网页版还不能关联本群：请运营者在配置文件中设置 server.secret（或环境变量 "
+            "SUO_SECRET），用于签名网页链接。"
+        ),
+        "en": (
+            "The web page can't act for this group yet: the operator must set server.secret in "
+            "the config file (or the SUO_SECRET environment variable) to sign its links."
+        ),
+    },
+    "web_disabled": {
+        "zh-CN": "这个服务没有开启网页版（[web] enabled = false）。",
+        "en": "The web page is turned off on this service ([web] enabled = false).",
     },
     "admin_only": {
         "zh-CN": "只有群管理员可以使用这个命令。",

@@ -121,13 +121,16 @@ class Shortener:
         options: LinkOptions | None = None,
         *,
         admin_request: bool = False,
+        member_key: object = None,
     ) -> ShortLink:
         """The group's short link for `raw_url`, created on first use.
 
         `options` (admins only, checked by the caller) set the link's own rules, also on a
         link the group already has. Creating counts against the member's and the group's
         rate limits; reusing does not. Payment codes are shortened only on an admin's
-        explicit request (`admin_request`, checked by the caller).
+        explicit request (`admin_request`, checked by the caller). `member_key` stands for
+        the sharer in the member's rate limit when there is no sharer (the web page's reader
+        address).
         """
         url = normalize_url(raw_url, max_length=self._config.max_url_length)
         if url_purpose(url) is Purpose.PAYMENT and not admin_request:
@@ -165,7 +168,8 @@ class Shortener:
                 existing = replace(existing, rules=rules)
                 self._on_rules_changed(existing.code)
             return ShortLink(existing, self.short_url(existing.code), True, found)
-        limited = self._limiter.check(group.id, (group.id, sharer_id))
+        member = sharer_id if sharer_id is not None or member_key is None else member_key
+        limited = self._limiter.check(group.id, (group.id, member))
         if limited is not None:
             raise limited.as_user_error()
         rules = LinkRules()

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from bot.admission import risk_label
 from bot.context import Context
 from bot.errors import UserError
-from bot.links import Shortener, short_link_image
-from bot.model import ImageSource, Reply, ReplyImage
+from bot.links import Shortener, ShortLink, short_link_image
+from bot.model import Group, ImageSource, Reply, ReplyImage
 from bot.purposes import Purpose
 from bot.qr import decode_qr_codes, url_in_payload
 
@@ -58,35 +59,75 @@ class PhotoReplies:
                 type(e).__name__,
             )
             raise UserError("image_unavailable", "image_unavailable") from e
-        codes = await asyncio.to_thread(decode_qr_codes, data, max_bytes=MAX_IMAGE_BYTES)
+        codes = await scan_image(self._shortener, ctx.group, ctx.sharer_id, data)
         if not codes:
             return Reply(ctx.t("qr_none_found"))
         lines = [ctx.t("qr_found_header", count=len(codes))]
         images: list[ReplyImage] = []
         for index, code in enumerate(codes, start=1):
-            shown = (
-                code.text
-                if len(code.text) <= _MAX_SHOWN_TEXT
-                else code.text[:_MAX_SHOWN_TEXT] + "…"
-            )
             lines.append(
-                ctx.t("qr_item", index=index, kind=ctx.t(f"kind.{code.kind}"), text=shown)
+                ctx.t("qr_item", index=index, kind=ctx.t(f"kind.{code.kind}"), text=code.shown)
             )
-            if code.kind == Purpose.PAYMENT:
-                # Scanning pays whoever posted it; shortening would only spread it further.
+            if code.is_payment:
                 lines.append("   " + ctx.t("qr_payment_warning"))
-                continue
-            url = url_in_payload(code.text, code.kind)
-            if url is None:
-                continue
-            try:
-                short = await self._shortener.shorten_in_group(ctx.group, ctx.sharer_id, url)
-            except UserError as e:
-                lines.append("   " + ctx.t(e.message_key, **e.params))
-                continue
-            lines.append(f"   → {short.short_url}")
-            label = risk_label(short.risks, ctx.lang)
-            if label:
-                lines.append("   " + label)
-            images.append(await short_link_image(short))
+            elif code.refused is not None:
+                lines.append("   " + ctx.t(code.refused.message_key, **code.refused.params))
+            elif code.short is not None:
+                lines.append(f"   → {code.short.short_url}")
+                label = risk_label(code.short.risks, ctx.lang)
+                if label:
+                    lines.append("   " + label)
+                images.append(await short_link_image(code.short))
         return Reply("\n".join(lines), images=tuple(images))
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedCode:
+    """One code read from an image and what came of it: a short link, a refusal, or neither
+    (not a link, or a payment code, which is never shortened)."""
+
+    text: str
+    kind: str
+    short: ShortLink | None = None
+    refused: UserError | None = None
+
+    @property
+    def is_payment(self) -> bool:
+        return self.kind == Purpose.PAYMENT
+
+    @property
+    def shown(self) -> str:
+        """The text cut to a length a reply or a page can show."""
+        if len(self.text) <= _MAX_SHOWN_TEXT:
+            return self.text
+        return self.text[:_MAX_SHOWN_TEXT] + "…"
+
+
+async def scan_image(
+    shortener: Shortener,
+    group: Group,
+    sharer_id: int | None,
+    data: bytes,
+    *,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    member_key: object = None,
+) -> list[ScannedCode]:
+    """Every code in the image, in reading order, with the group's short link for its URL.
+
+    Decoding runs in a thread; a file the decoder refuses (too large, too many pixels,
+    not an image) is a `UserError`."""
+    codes = await asyncio.to_thread(decode_qr_codes, data, max_bytes=max_bytes)
+    scanned: list[ScannedCode] = []
+    for code in codes:
+        url = url_in_payload(code.text, code.kind)
+        if code.kind == Purpose.PAYMENT or url is None:
+            # A payment code pays whoever posted it; shortening would only spread it further.
+            scanned.append(ScannedCode(code.text, code.kind))
+            continue
+        try:
+            short = await shortener.shorten_in_group(group, sharer_id, url, member_key=member_key)
+        except UserError as e:
+            scanned.append(ScannedCode(code.text, code.kind, refused=e))
+            continue
+        scanned.append(ScannedCode(code.text, code.kind, short=short))
+    return scanned

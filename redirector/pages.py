@@ -7,6 +7,7 @@ external assets, zh-CN or en chosen from Accept-Language, everything from users 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -57,8 +58,25 @@ _MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "zh-CN": ("链接已被删除", "群管理员已删除这个短链接。"),
         "en": ("Link removed", "An admin of the group removed this short link."),
     },
+    "no_page": {
+        "zh-CN": ("没有这个页面", "这个地址上什么也没有。短链接请检查是否完整。"),
+        "en": ("Page not found", "There is nothing at this address. Check the link is complete."),
+    },
+    "wrong_method": {
+        "zh-CN": ("无法这样打开", "这个地址不能用这种方式访问，请直接在浏览器中打开。"),
+        "en": ("Not like this", "This address can't be used this way; open it in a browser."),
+    },
+    "too_large": {
+        "zh-CN": ("内容太大", "发送的内容超过了上限，请缩小后再试。"),
+        "en": ("Too large", "What was sent is over the limit; please send something smaller."),
+    },
+    "bad_request": {
+        "zh-CN": ("请求有误", "无法处理这个请求，请返回重试。"),
+        "en": ("Bad request", "This request could not be handled; go back and try again."),
+    },
 }
 _CLOSED = frozenset({"expired", "exhausted", "removed"})
+_HOME = {"zh-CN": "返回首页", "en": "Go to the start page"}
 
 # Words on the guide, platform and info pages; `%(name)s` slots are filled in the templates.
 # Templates read them as `t.key`, so no key may share a name with a dict method.
@@ -147,17 +165,69 @@ _WORDS: dict[str, dict[str, str]] = {
 _STATUSES = frozenset({"active", "expired", "exhausted", "removed"})
 
 
-def page_lang(accept_language: str) -> str:
-    """zh-CN unless the reader's first preference is not Chinese."""
-    first = accept_language.split(",", 1)[0].strip().lower()
-    if not first or first.startswith("zh"):
+_LANGUAGE_RANGE = re.compile(
+    r"\s*(?P<tag>\*|[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*)\s*"
+    r"(?:;\s*q\s*=\s*(?P<q>0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)\s*)?"
+)
+_MAX_RANGES = 20  # a real browser sends a handful; the rest of a longer header is ignored
+
+
+def accepted_languages(accept_language: str) -> list[tuple[str, float]]:
+    """RFC 9110 Accept-Language as (lower-case range, q) pairs, most wanted first.
+
+    Ties keep the header's order; ranges with q=0 (not acceptable) and malformed entries are
+    left out."""
+    ranges: list[tuple[str, float, int]] = []
+    for index, entry in enumerate(accept_language.split(",")[:_MAX_RANGES]):
+        match = _LANGUAGE_RANGE.fullmatch(entry)
+        if match is None or not match["tag"]:
+            continue
+        q = float(match["q"]) if match["q"] else 1.0
+        if q > 0:
+            ranges.append((match["tag"].lower(), q, index))
+    ranges.sort(key=lambda r: (-r[1], r[2]))
+    return [(tag, q) for tag, q, _ in ranges]
+
+
+def page_lang(accept_language: str, choice: str = "") -> str:
+    """zh-CN or en: `choice` (a `?lang=` switch) if it names one, else the reader's most
+    wanted of the two by Accept-Language q-values.
+
+    A reader who asks for neither (or only `*`) gets English unless the header is empty: no
+    header is most often a Chinese chat app's browser, a French reader reads English sooner."""
+    chosen = _supported(choice.strip().lower())
+    if chosen is not None:
+        return chosen
+    wanted = accepted_languages(accept_language)
+    for tag, _ in wanted:
+        found = _supported(tag)
+        if found is not None:
+            return found
+    if not wanted or all(tag == "*" for tag, _ in wanted):
         return "zh-CN"
     return "en"
+
+
+def _supported(tag: str) -> str | None:
+    if tag == "zh" or tag.startswith("zh-"):
+        return "zh-CN"
+    if tag == "en" or tag.startswith("en-"):
+        return "en"
+    return None
 
 
 def render_page(key: str, accept_language: str) -> str:
     """404 `not_found`, 503 `unavailable`, 410 `gone`: a title and one sentence."""
     return _message(key, page_lang(accept_language))
+
+
+def render_error(key: str, accept_language: str, *, home: str | None) -> str:
+    """A styled 4xx/5xx page (`no_page`, `wrong_method`, ...) with a link to `home` if any."""
+    lang = page_lang(accept_language)
+    title, sentence = _MESSAGES[key][lang]
+    return TEMPLATES.get_template("error.html").render(
+        lang=lang, title=title, sentence=sentence, home=home, home_label=_HOME[lang]
+    )
 
 
 def render_closed(reason: str, accept_language: str) -> str:

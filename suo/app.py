@@ -31,15 +31,21 @@ from bot.scheduler import DigestChannel, DigestScheduler, DigestService
 from bot.settings import SettingsReplies
 from bot.stats import StatsReplies
 from bot.storage import Store, open_store
+from bot.web import WebLinks, WebReplies
 from redirector.app import REDIRECTS, create_app, install_fast_path
 from redirector.clicks import ClickRecorder
 from redirector.dashboard import add_dashboard_routes
+from redirector.web import add_web_routes
 
 log = logging.getLogger(__name__)
 
 
 def dashboard_links(config: Config) -> DashboardLinks:
     return DashboardLinks(config.server.secret, config.server.public_url)
+
+
+def web_links(config: Config) -> WebLinks:
+    return WebLinks(config.server.secret, config.server.public_url)
 
 
 @dataclass(slots=True)
@@ -111,6 +117,7 @@ class Suo:
                 on_schedule_changed=schedule_changed,
             ),
             DashboardReplies(store, dashboard_links(config), clock),
+            web=WebReplies(web_links(config), clock, page_enabled=config.web.enabled),
             default_lang=config.console.lang,
         )
         recorder = ClickRecorder(
@@ -173,6 +180,10 @@ class Suo:
         self.link_caches.append(app[REDIRECTS].cache)
         # Mounted even without a secret: every token then gets the 403 page.
         add_dashboard_routes(app, self.store, dashboard_links(self.config), self.clock)
+        # The page at / (when [web] enabled) and styled pages for unknown paths and methods.
+        add_web_routes(
+            app, self.config, self.store, self.shortener, web_links(self.config), self.clock
+        )
         self._mount_webhooks(app)
         return app
 
