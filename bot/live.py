@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 WECHAT_GROUP_QR_LIFETIME = timedelta(days=7)
 WARN_BEFORE_EXPIRY = timedelta(hours=24)
 CHECK_EVERY = timedelta(minutes=10)
+# A dry pool wakes the check from every scan that finds it dry: at most this often.
+NUDGE_EVERY = timedelta(seconds=30)
 _REMINDER_LEASE = timedelta(minutes=10)
 _MAX_CODE_DRAWS = 8
 _NAME = re.compile(r"[\w.\-]{1,32}")
@@ -547,6 +549,9 @@ class LiveWatch:
         self._every = every
         self.scheduler = scheduler or AsyncIOScheduler(timezone=UTC)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_nudge: datetime | None = None
+        # Reminders this process saw claimed (by itself or another): not asked for again.
+        self._claimed: set[tuple[str, str, int]] = set()
 
     async def start(self) -> None:
         self.scheduler.start()
@@ -558,7 +563,7 @@ class LiveWatch:
             coalesce=True,
             max_instances=1,
         )
-        self.nudge()  # what came due while no process ran
+        self._spawn_check()  # what came due while no process ran
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -569,7 +574,15 @@ class LiveWatch:
             self.scheduler.shutdown(wait=False)
 
     def nudge(self, code: str | None = None) -> None:
-        """Check soon, in the background: a redirector in this process found a pool dry."""
+        """Check soon, in the background: a redirector in this process found a pool dry.
+        Scans of a dry pool come in bursts; one check per `NUDGE_EVERY` answers them all."""
+        now = self._clock()
+        if self._last_nudge is not None and now - self._last_nudge < NUDGE_EVERY:
+            return
+        self._last_nudge = now
+        self._spawn_check()
+
+    def _spawn_check(self) -> None:
         if any(not task.done() for task in self._tasks):
             return  # a check is already on its way and will see it
         task = asyncio.get_running_loop().create_task(self._check_logged())
@@ -609,7 +622,10 @@ class LiveWatch:
         sent = 0
         for reminder in due:
             key = (live.code, reminder.kind.value, reminder.target_id)
+            if key in self._claimed:
+                continue
             if not await self._store.claim_live_reminder(*key, self.owner, now, _REMINDER_LEASE):
+                self._claimed.add(key)
                 continue
             text = reminder_text(live, reminder, group, f"{self._public_url}/{live.code}")
             try:
@@ -627,6 +643,7 @@ class LiveWatch:
                 await self._store.finish_live_reminder(*key, self.owner, now, sent=False)
                 continue
             await self._store.finish_live_reminder(*key, self.owner, now, sent=True)
+            self._claimed.add(key)
             log.info(
                 "live reminder sent platform=%s chat=%s code=%s kind=%s",
                 group.platform,

@@ -31,8 +31,18 @@ from bot.scheduler import Send
 from bot.storage import open_store
 from bot.storage.sqlite import MIGRATIONS, SqliteStore
 from suo.app import Suo
-from tests.conftest import FIXED_NOW, FakeClock, group_message, image_of, serving, wecom_config
+from tests.conftest import (
+    FIXED_NOW,
+    FakeClock,
+    group_message,
+    image_of,
+    serving,
+    telegram_config,
+    wecom_config,
+)
+from tests.fake_telegram import FakeBotApi
 from tests.fake_wecom import FakeWeCom
+from tests.telegram_builders import DEFAULT_CHAT_ID, group_photo_update, group_text_update
 
 SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
 CHROME_ANDROID = (
@@ -340,7 +350,8 @@ async def test_a_pool_running_dry_alerts_the_admins_once(
     printed = capsys.readouterr().out
     assert printed.count("已没有可用目标") == 1 and f"https://suo.test/{code}" in printed
     assert await suo.live.check() == 0
-    # Refilled and run dry again: the group hears about the new emptiness.
+    # Refilled and run dry again (a while later): the group hears about the new emptiness.
+    clock.now = FIXED_NOW + timedelta(minutes=5)
     await say(suo, admin("/live set club https://example.com/b cap=1"))
     async with serving(suo.redirector_app()) as base:
         await scan(http, base, code)
@@ -402,6 +413,34 @@ async def test_wecom_reminders_go_through_the_bound_group_robot(
     ((message_sent,),) = [fake.webhook_messages(key)]
     assert message_sent["msgtype"] == "markdown"
     assert "club" in message_sent["markdown"]["content"]
+
+
+async def test_on_telegram_a_group_qr_photo_re_points_and_the_group_is_reminded(
+    config: Config, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 otherwise warns on RetryAfter
+    async with FakeBotApi(token="123:ABC-live-token", can_read_all_group_messages=True) as api:
+        suo = await Suo.open(telegram_config(config, api), clock=clock)
+        await suo.start_adapters()
+        try:
+            api.set_member_status(DEFAULT_CHAT_ID, 42, "administrator")
+            api.push_update(group_text_update("/live create 周末群"))
+            (created,) = await api.wait_for_call("sendPhoto")
+            (code,) = set(SHORT.findall(created.params["caption"]))
+            assert decode(created.files["photo"].data) == [f"https://suo.test/{code}"]
+            sizes = api.add_photo(render_qr_png(GROUP_QR))
+            api.push_update(group_photo_update(sizes, caption="/活码 设置 周末群"))
+            (done,) = await api.wait_for_call("sendMessage")
+            assert GROUP_QR in done.params["text"] and "现在指向" in done.params["text"]
+            clock.now = FIXED_NOW + timedelta(days=6, hours=1)
+            assert suo.live is not None
+            assert await suo.live.check() == 1
+            _, reminder = await api.wait_for_call("sendMessage", count=2)
+            assert reminder.params["chat_id"] == DEFAULT_CHAT_ID
+            assert "周末群" in reminder.params["text"] and "过期" in reminder.params["text"]
+        finally:
+            await suo.stop_adapters()
+            await suo.close()
 
 
 # -- storage -------------------------------------------------------------------------------------
