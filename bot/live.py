@@ -575,7 +575,10 @@ class LiveWatch:
 
     def nudge(self, code: str | None = None) -> None:
         """Check soon, in the background: a redirector in this process found a pool dry.
-        Scans of a dry pool come in bursts; one check per `NUDGE_EVERY` answers them all."""
+        Scans of a dry pool come in bursts; one check per `NUDGE_EVERY` answers them all.
+        Only a started watch (a bot process) sends: `suo redirector` leaves it to the bot's."""
+        if not self.scheduler.running:
+            return
         now = self._clock()
         if self._last_nudge is not None and now - self._last_nudge < NUDGE_EVERY:
             return

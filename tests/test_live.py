@@ -336,28 +336,33 @@ async def test_a_pool_running_dry_alerts_the_admins_once(
 ) -> None:
     code = await create(suo, "club https://example.com/a cap=10")
     assert suo.live is not None
-    assert await suo.live.check() == 0
-    async with serving(suo.redirector_app()) as base:
-        for _ in range(9):
-            await scan(http, base, code)
-        assert await suo.live.check() == 1  # one open left and no backup: nearly full
-        assert "快满了" in capsys.readouterr().out
-        await scan(http, base, code)
-        for _ in range(3):
-            status, _ = await scan(http, base, code)
-            assert status == 503
-        await suo.live.settled()  # the redirector woke the check up
-    printed = capsys.readouterr().out
-    assert printed.count("已没有可用目标") == 1 and f"https://suo.test/{code}" in printed
-    assert await suo.live.check() == 0
-    # Refilled and run dry again (a while later): the group hears about the new emptiness.
-    clock.now = FIXED_NOW + timedelta(minutes=5)
-    await say(suo, admin("/live set club https://example.com/b cap=1"))
-    async with serving(suo.redirector_app()) as base:
-        await scan(http, base, code)
-        await scan(http, base, code)
+    await suo.live.start()  # as `suo run` starts it (its first check finds nothing due)
+    try:
         await suo.live.settled()
-    assert capsys.readouterr().out.count("已没有可用目标") == 1
+        assert await suo.live.check() == 0
+        async with serving(suo.redirector_app()) as base:
+            for _ in range(9):
+                await scan(http, base, code)
+            assert await suo.live.check() == 1  # one open left and no backup: nearly full
+            assert "快满了" in capsys.readouterr().out
+            await scan(http, base, code)
+            for _ in range(3):
+                status, _ = await scan(http, base, code)
+                assert status == 503
+            await suo.live.settled()  # the redirector woke the check up
+        printed = capsys.readouterr().out
+        assert printed.count("已没有可用目标") == 1 and f"https://suo.test/{code}" in printed
+        assert await suo.live.check() == 0
+        # Refilled and run dry again (a while later): the group hears about the new emptiness.
+        clock.now = FIXED_NOW + timedelta(minutes=5)
+        await say(suo, admin("/live set club https://example.com/b cap=1"))
+        async with serving(suo.redirector_app()) as base:
+            await scan(http, base, code)
+            await scan(http, base, code)
+            await suo.live.settled()
+        assert capsys.readouterr().out.count("已没有可用目标") == 1
+    finally:
+        await suo.live.stop()
 
 
 def target(
