@@ -30,7 +30,8 @@ _CATALOG: dict[str, dict[str, str]] = {
             "/live 活码：永久二维码，管理员可随时更换目标（如每 7 天过期的微信群码）\n"
             "/live create <名称> · /live set <名称> <网址>"
             "（或发群二维码图片并附言 /live set <名称>）\n"
-            "/live add <名称> <网址> cap=190 加备用 · /live show <名称> · /live delete <名称>\n"
+            "/live add <名称> <网址> cap=190 加备用 · /live drop <名称> <序号> 移除目标\n"
+            "/live list · /live show <名称> · /live delete <名称>\n"
             "/help 显示本帮助"
         ),
         "en": (
@@ -50,8 +51,8 @@ _CATALOG: dict[str, dict[str, str]] = {
             "/live live codes: a permanent QR whose target admins swap (e.g. a WeChat group QR "
             "that expires every 7 days)\n"
             "/live create <name> · /live set <name> <url> (or a group QR photo captioned "
-            "/live set <name>) · /live add <name> <url> cap=190 as a backup · /live show <name> "
-            "· /live delete <name>\n"
+            "/live set <name>) · /live add <name> <url> cap=190 as a backup · "
+            "/live drop <name> <n> removes a target · /live show <name> · /live delete <name>\n"
             "/help show this help"
         ),
     },
@@ -579,13 +580,15 @@ _CATALOG: dict[str, dict[str, str]] = {
     "live_usage": {
         "zh-CN": (
             "活码用法：\n/live create <名称> [网址] · /live set <名称> <网址> · "
-            "/live add <名称> <网址> · /live list · /live show <名称> · /live delete <名称>\n"
+            "/live add <名称> <网址> · /live drop <名称> <序号> · /live list · "
+            "/live show <名称> · /live delete <名称>\n"
             "目标后可加 cap=190（打开多少次后换下一个）和 expires=7d（有效期）；"
             "也可以发二维码图片并附言 /live set <名称>。"
         ),
         "en": (
             "Live codes:\n/live create <name> [url] · /live set <name> <url> · "
-            "/live add <name> <url> · /live list · /live show <name> · /live delete <name>\n"
+            "/live add <name> <url> · /live drop <name> <n> · /live list · /live show <name> · "
+            "/live delete <name>\n"
             "After a target: cap=190 (opens before scans move on) and expires=7d; or send a QR "
             "photo captioned /live set <name>."
         ),
@@ -665,6 +668,14 @@ _CATALOG: dict[str, dict[str, str]] = {
     "live_deleted": {
         "zh-CN": "🗑 活码“{name}”已删除，扫码的人会看到“已删除”。",
         "en": "🗑 Live code “{name}” deleted; scanning it now says it was removed.",
+    },
+    "live_drop_unknown": {
+        "zh-CN": "活码“{name}”的目标里没有第 {index} 个：发送 /live show {name} 查看序号。",
+        "en": "Live code “{name}” has no target number {index}: /live show {name} numbers them.",
+    },
+    "live_dropped": {
+        "zh-CN": "已从活码“{name}”移除目标：{url}",
+        "en": "Removed from live code “{name}”: {url}",
     },
     "live_target_missing": {
         "zh-CN": "请给出目标网址，或发送二维码图片并附言这条命令。",

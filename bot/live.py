@@ -62,9 +62,10 @@ _ACTIONS = {
     **dict.fromkeys(("add", "添加", "加", "备用"), "add"),
     **dict.fromkeys(("list", "ls", "列表", "全部"), "list"),
     **dict.fromkeys(("show", "info", "查看", "详情"), "show"),
+    **dict.fromkeys(("drop", "rm", "移除"), "drop"),
     **dict.fromkeys(("delete", "del", "remove", "删除"), "delete"),
 }
-_CHANGES = frozenset({"create", "set", "add", "delete"})
+_CHANGES = frozenset({"create", "set", "add", "drop", "delete"})
 
 
 def is_wechat_group_qr(url: str) -> bool:
@@ -292,6 +293,8 @@ class LiveReplies:
     async def live_command(self, ctx: Context, args: str) -> list[Reply]:
         words = args.split()
         action = _ACTIONS.get(words[0].lower()) if words else "list"
+        if action is None and len(words) == 1:
+            action, words = "show", ["show", *words]  # `/live NAME` looks at it
         if action is None:
             raise UserError("live_usage", "live_usage")
         if action in _CHANGES and not ctx.is_admin:
@@ -311,6 +314,8 @@ class LiveReplies:
             return await self._show(ctx, live)
         if action == "delete":
             return await self._delete(ctx, live)
+        if action == "drop":
+            return await self._drop(ctx, live, rest)
         return await self._add_target(ctx, live, rest, current=action == "set")
 
     async def _create(self, ctx: Context, name: str, rest: list[str]) -> list[Reply]:
@@ -435,6 +440,21 @@ class LiveReplies:
                     )
                 )
         return [Reply("\n".join(lines))]
+
+    async def _drop(self, ctx: Context, live: LiveCode, rest: list[str]) -> list[Reply]:
+        """`drop NAME N`: take the pool's N-th target (as `show` numbers them) out of it."""
+        if len(rest) != 1 or not rest[0].isdigit():
+            raise UserError("live_usage", "live_usage")
+        pool = [
+            t for t in in_order(await self._store.live_targets(live.code)) if t.retired_at is None
+        ]
+        index = int(rest[0])
+        if not 1 <= index <= len(pool):
+            raise UserError("live_drop_unknown", "live_drop_unknown", index=index, name=live.name)
+        dropped = pool[index - 1]
+        await self._store.retire_live_target(live.code, dropped.id, self._clock())
+        self._on_changed(live.code)
+        return [Reply(ctx.t("live_dropped", name=live.name, url=dropped.url))]
 
     async def _delete(self, ctx: Context, live: LiveCode) -> list[Reply]:
         await self._store.disable_link(live.code, ctx.group.id)

@@ -227,6 +227,26 @@ async def test_scans_move_on_when_a_target_expires(
     assert "已过期" in shown.text
 
 
+async def test_an_admin_drops_a_target_from_the_pool(
+    suo: Suo, http: aiohttp.ClientSession
+) -> None:
+    code = await create(suo, "club https://example.com/a")
+    await say(suo, admin("/live add club https://example.com/b"))
+    shown = await say(suo, group_message("/活码 club"))
+    assert "1. [当前] https://example.com/a" in shown.text
+    assert "2. [备用] https://example.com/b" in shown.text
+    assert "没有第 3 个" in (await say(suo, admin("/live drop club 3"))).text
+    assert "活码用法" in (await say(suo, admin("/live frobnicate club"))).text
+    refused = await say(suo, group_message("/live drop club 1", user="mallory"))
+    assert refused.text == "只有群管理员可以使用这个命令。"
+    dropped = await say(suo, admin("/活码 移除 club 1"))
+    assert "https://example.com/a" in dropped.text
+    async with serving(suo.redirector_app()) as base:
+        assert await scan(http, base, code) == (302, "https://example.com/b")
+    link = await suo.store.get_link(code)
+    assert link is not None and link.url == "https://example.com/b"  # the info page follows
+
+
 async def test_a_wechat_group_qr_photo_becomes_the_target_for_seven_days(
     suo: Suo, clock: FakeClock, http: aiohttp.ClientSession
 ) -> None:

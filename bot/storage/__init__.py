@@ -186,6 +186,10 @@ class Store(Protocol):
         current: bool,
     ) -> LiveTarget: ...
 
+    async def retire_live_target(self, code: str, target_id: int, at: datetime) -> bool:
+        """Take a target out of the pool (kept as history); False if it was not in it."""
+        ...
+
     async def claim_live_target(self, code: str, at: datetime) -> LiveTarget | None:
         """Count a human open against the current target, atomically across processes."""
         ...

@@ -1010,6 +1010,20 @@ class SqliteStore:
         assert inserted is not None  # noqa: S101 - INSERT ... SELECT of an aggregate: one row
         return _live_target(inserted)
 
+    async def retire_live_target(self, code: str, target_id: int, at: datetime) -> bool:
+        """Take a target out of the pool (kept for the history); False if it was not in it."""
+        rows = await self._transaction(
+            [
+                (
+                    "UPDATE live_targets SET retired_at = ? WHERE id = ? AND code = ? "
+                    "AND retired_at IS NULL RETURNING id",
+                    (at.isoformat(), target_id, code),
+                ),
+                (_FOLLOW_CURRENT, (code, at.timestamp(), code)),
+            ]
+        )
+        return rows[0] is not None
+
     async def claim_live_target(self, code: str, at: datetime) -> LiveTarget | None:
         """Count one human open against the current target and return it, atomically across
         processes: full, expired and retired targets are skipped. None: the pool is dry."""
