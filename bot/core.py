@@ -16,6 +16,7 @@ from bot.digest import DigestReplies
 from bot.errors import UserError
 from bot.i18n import DEFAULT_LANG, translate
 from bot.links import LinkReplies
+from bot.live import LiveReplies
 from bot.model import IncomingMessage, Reply
 from bot.photos import PhotoReplies
 from bot.settings import SettingsReplies
@@ -37,6 +38,7 @@ class Core:
         settings: SettingsReplies,
         digest: DigestReplies,
         dashboard: DashboardReplies,
+        live: LiveReplies,
         *,
         web: WebReplies | None = None,
         default_lang: str = DEFAULT_LANG,
@@ -85,6 +87,8 @@ class Core:
             menu="解除屏蔽 / unblock a domain",
             admins_only=True,
         )
+        # Members list and look; the handler refuses their changes (admins_only is the menu's).
+        add(live.live_command, "live", "活码", menu="活码 / live codes (permanent QR)")
         # WeCom only: Telegram reads admins from the chat and pushes without a robot.
         add(bindings.bind_command, "bind", "绑定")
         add(bindings.admin_command, "admin", "管理员")

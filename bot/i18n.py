@@ -28,6 +28,11 @@ _CATALOG: dict[str, dict[str, str]] = {
             "/settings 本群的规则（管理员可修改：平台、防红、有效期、自动缩短、语言）\n"
             "/short <网址> 平台=微信,手机 有效期=7天 次数=100 （管理员：单个链接的规则）\n"
             "/block <域名> 本群禁止缩短该域名 · /delete <短码> 删除链接（管理员）\n"
+            "/live 活码：永久二维码，管理员可随时更换目标（如每 7 天过期的微信群码）\n"
+            "/live create <名称> · /live set <名称> <网址>"
+            "（或发群二维码图片并附言 /live set <名称>）\n"
+            "/live add <名称> <网址> cap=190 加备用 · /live drop <名称> <序号> 移除目标\n"
+            "/live list · /live show <名称> · /live delete <名称>\n"
             "/help 显示本帮助"
         ),
         "en": (
@@ -45,6 +50,11 @@ _CATALOG: dict[str, dict[str, str]] = {
             "auto, lang)\n"
             "/short <url> platforms=wechat,mobile expires=7d max=100 (admins: one link's rules)\n"
             "/block <domain> never shorten a domain here · /delete <code> remove a link (admins)\n"
+            "/live live codes: a permanent QR whose target admins swap (e.g. a WeChat group QR "
+            "that expires every 7 days)\n"
+            "/live create <name> · /live set <name> <url> (or a group QR photo captioned "
+            "/live set <name>) · /live add <name> <url> cap=190 as a backup · "
+            "/live drop <name> <n> removes a target · /live show <name> · /live delete <name>\n"
             "/help show this help"
         ),
     },
@@ -606,6 +616,151 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": (
             '⚠️ This is a payment link: opening it pays whoever posted it ("scan to get a red '
             "packet\" is a classic scam). Only an admin's explicit /short shortens it."
+        ),
+    },
+    "live_usage": {
+        "zh-CN": (
+            "活码用法：\n/live create <名称> [网址] · /live set <名称> <网址> · "
+            "/live add <名称> <网址> · /live drop <名称> <序号> · /live list · "
+            "/live show <名称> · /live delete <名称>\n"
+            "目标后可加 cap=190（打开多少次后换下一个）和 expires=7d（有效期）；"
+            "也可以发二维码图片并附言 /live set <名称>。"
+        ),
+        "en": (
+            "Live codes:\n/live create <name> [url] · /live set <name> <url> · "
+            "/live add <name> <url> · /live drop <name> <n> · /live list · /live show <name> · "
+            "/live delete <name>\n"
+            "After a target: cap=190 (opens before scans move on) and expires=7d; or send a QR "
+            "photo captioned /live set <name>."
+        ),
+    },
+    "live_name_invalid": {
+        "zh-CN": "活码名称“{name}”无效：最多 32 个字，只能用文字、数字、点、横线和下划线。",
+        "en": "“{name}” can't be a live code's name: up to 32 letters, digits, dots, dashes "
+        "or underscores.",
+    },
+    "live_not_found": {
+        "zh-CN": "本群没有名为“{name}”的活码。发送 /live list 查看全部。",
+        "en": "This group has no live code named “{name}”. /live list shows them all.",
+    },
+    "live_name_taken": {
+        "zh-CN": "本群已有名为“{name}”的活码，请换个名称，或用 /live set {name} <网址> 更换目标。",
+        "en": "This group already has a live code named “{name}”: pick another name, or "
+        "re-point it with /live set {name} <url>.",
+    },
+    "live_created": {
+        "zh-CN": "✅ 活码“{name}”已创建：{short}\n这张海报上的二维码永久有效，换目标不用重新印。",
+        "en": "✅ Live code “{name}” created: {short}\nThe poster's QR code never changes; "
+        "swap its target any time without reprinting.",
+    },
+    "live_no_target_yet": {
+        "zh-CN": (
+            "还没有目标：发送群二维码图片并附言 /live set {name}，或 /live set {name} <网址>。"
+        ),
+        "en": "No target yet: send a group QR photo captioned /live set {name}, or "
+        "/live set {name} <url>.",
+    },
+    "live_set_done": {
+        "zh-CN": "🔁 活码“{name}”（{short}）现在指向：",
+        "en": "🔁 Live code “{name}” ({short}) now points to:",
+    },
+    "live_added": {
+        "zh-CN": "➕ 已加入活码“{name}”（{short}）的备用目标：",
+        "en": "➕ Added as a backup target of live code “{name}” ({short}):",
+    },
+    "live_target_line": {"zh-CN": "↳ {url}", "en": "↳ {url}"},
+    "live_opens_cap": {
+        "zh-CN": "已打开 {opens}/{cap} 次",
+        "en": "opened {opens} of {cap} {cap:plural:time|times}",
+    },
+    "live_opens": {
+        "zh-CN": "已打开 {opens} 次",
+        "en": "opened {opens} {opens:plural:time|times}",
+    },
+    "live_expires": {"zh-CN": "{when} 过期", "en": "expires {when}"},
+    "live_no_expiry": {"zh-CN": "不过期", "en": "no expiry"},
+    "live_none": {
+        "zh-CN": "本群还没有活码。管理员发送 /live create <名称> 创建。",
+        "en": "No live codes here yet. Admins create one with /live create <name>.",
+    },
+    "live_list_head": {
+        "zh-CN": "本群的活码（{count} 个）：",
+        "en": "This group's live codes ({count}):",
+    },
+    "live_list_line": {
+        "zh-CN": "· {name} {short}\n  → {target}（备用 {waiting} 个）",
+        "en": "· {name} {short}\n  → {target} ({waiting} {waiting:plural:backup|backups})",
+    },
+    "live_no_target": {
+        "zh-CN": "没有可用目标（扫码的人会看到“请联系群主”）",
+        "en": "no usable target (readers are asked to contact the group)",
+    },
+    "live_show_head": {"zh-CN": "活码“{name}” {short}", "en": "Live code “{name}” {short}"},
+    "live_state.current": {"zh-CN": "当前", "en": "current"},
+    "live_state.waiting": {"zh-CN": "备用", "en": "backup"},
+    "live_state.full": {"zh-CN": "已满", "en": "full"},
+    "live_state.expired": {"zh-CN": "已过期", "en": "expired"},
+    "live_state.retired": {"zh-CN": "已更换", "en": "replaced"},
+    "live_history": {"zh-CN": "历史目标：", "en": "Earlier targets:"},
+    "live_history_line": {
+        "zh-CN": "· {url}（打开 {opens} 次，用到 {until}）",
+        "en": "· {url} ({opens} {opens:plural:open|opens}, until {until})",
+    },
+    "live_deleted": {
+        "zh-CN": "🗑 活码“{name}”已删除，扫码的人会看到“已删除”。",
+        "en": "🗑 Live code “{name}” deleted; scanning it now says it was removed.",
+    },
+    "live_drop_unknown": {
+        "zh-CN": "活码“{name}”的目标里没有第 {index} 个：发送 /live show {name} 查看序号。",
+        "en": "Live code “{name}” has no target number {index}: /live show {name} numbers them.",
+    },
+    "live_dropped": {
+        "zh-CN": "已从活码“{name}”移除目标：{url}",
+        "en": "Removed from live code “{name}”: {url}",
+    },
+    "live_target_missing": {
+        "zh-CN": "请给出目标网址，或发送二维码图片并附言这条命令。",
+        "en": "Give the target's URL, or send a QR photo with this command as its caption.",
+    },
+    "live_no_qr": {
+        "zh-CN": "图片里没有找到含网址的二维码。",
+        "en": "No QR code with a link was found in that photo.",
+    },
+    "live_target_own": {
+        "zh-CN": "活码不能指向本服务的短链接。",
+        "en": "A live code can't point to one of our own short links.",
+    },
+    "live_remind_expiring": {
+        "zh-CN": "⏰ 活码“{name}”当前的目标将在 {when} 过期：\n{url}\n{after}",
+        "en": "⏰ Live code “{name}”: its current target expires {when}:\n{url}\n{after}",
+    },
+    "live_remind_then": {
+        "zh-CN": "之后扫码会转到：{url}",
+        "en": "Scans then go to: {url}",
+    },
+    "live_remind_then_dry": {
+        "zh-CN": "之后没有备用目标了：请发送新的群二维码并附言 /live set {name}。",
+        "en": "No backup follows it: send the new group QR captioned /live set {name}.",
+    },
+    "live_remind_filling": {
+        "zh-CN": (
+            "⚠️ 活码“{name}”的最后一个目标快满了（已打开 {opens}/{cap} 次）：\n{url}\n"
+            "请建新群并发送它的二维码，附言 /live add {name}。"
+        ),
+        "en": (
+            "⚠️ Live code “{name}”: its last target is nearly full ({opens} of {cap} opens):"
+            "\n{url}\nStart a new group and send its QR captioned /live add {name}."
+        ),
+    },
+    "live_remind_empty": {
+        "zh-CN": (
+            "🚫 活码“{name}”（{short}）已没有可用目标（已满或已过期），扫码的人只能看到"
+            "“请联系群主”。请发送新的群二维码并附言 /live set {name}。"
+        ),
+        "en": (
+            "🚫 Live code “{name}” ({short}) has no usable target left (full or expired): "
+            "readers are asked to contact the group. Send a new group QR captioned "
+            "/live set {name}."
         ),
     },
 }

@@ -151,6 +151,7 @@ class Link:
     disabled: bool = False
     rules: LinkRules = LinkRules()
     human_opens: int = 0  # kept for links with max_clicks only
+    kind: str = "short"  # or "live": a 活码, whose target comes from its pool (bot/live.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,3 +263,39 @@ class PeriodStats:
     top_links: tuple[LinkCount, ...]
     top_sharers: tuple[SharerCount, ...]
     platforms: tuple[tuple[str, int], ...]  # human clicks by platform, biggest first
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCode:
+    """A 活码: a permanent short link (a `Link` of kind "live") named in its group, whose
+    target the group's admins swap; the targets are its pool (`LiveTarget`)."""
+
+    code: str
+    group_id: int
+    name: str
+    created_at: datetime
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LiveTarget:
+    """One destination in a live code's pool. Scans go to the first usable target (lowest
+    `position`): not retired, under its `cap` of human opens, not past `expires_at`."""
+
+    id: int
+    code: str
+    url: str
+    cap: int | None
+    opens: int
+    expires_at: datetime | None
+    position: int
+    added_at: datetime
+    retired_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        """Mirrors the store's claim (`SqliteStore.claim_live_target`)."""
+        return (
+            self.retired_at is None
+            and (self.cap is None or self.opens < self.cap)
+            and (self.expires_at is None or now < self.expires_at)
+        )

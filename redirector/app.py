@@ -7,16 +7,18 @@ The redirect path is a cache lookup and a queue append; storage work happens in 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import hdrs, web
 
 from bot.clock import Clock, epoch_seconds, utc_now
+from bot.live import is_wechat_group_qr
 from bot.model import ClickClass, GroupSettings
 from bot.policy import LinkPolicy, Outcome, decide, effective_policy, status
 from bot.qr import render_qr_png
@@ -29,6 +31,7 @@ from redirector.pages import (
     render_closed,
     render_guide,
     render_info,
+    render_live_qr,
     render_page,
     render_platform_page,
 )
@@ -39,6 +42,7 @@ CODE_PATTERN = "[A-Za-z0-9]{1,32}"
 _NO_STORE = "private, max-age=0"
 _CACHE_SECONDS = 30.0
 _CACHE_MAX = 50_000
+_LIVE_QR_CACHE_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class CachedLink:
     # decide() apart from the clock, per (class, platform) as classify_user_agent returns it:
     # a rules check on the hot path is then one dict lookup.
     outcomes: dict[tuple[ClickClass, str], Outcome] = field(default_factory=dict)
+    live: bool = False  # a 活码: the store picks the target per request (`_answer_live`)
 
 
 class RedirectHandlers:
@@ -62,6 +67,7 @@ class RedirectHandlers:
         public_url: str,
         client_address: ClientAddress,
         clock: Clock,
+        on_live_pool_empty: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self.recorder = recorder
@@ -69,6 +75,9 @@ class RedirectHandlers:
         self.client_address = client_address
         self._now = epoch_seconds(clock)
         self.cache: dict[str, CachedLink] = {}
+        self._clock = clock
+        self._on_live_pool_empty = on_live_pool_empty
+        self._live_qr: dict[str, str] = {}  # target URL -> its QR as a data: URI
 
     async def _lookup(self, code: str) -> CachedLink | None:
         """The link for `code`, cached briefly; a stale entry keeps serving if the store fails."""
@@ -88,6 +97,11 @@ class RedirectHandlers:
             return None
         group = await self._store.get_group(link.group_id)
         policy = effective_policy(link, group.settings if group else GroupSettings())
+        live = link.kind == "live"
+        if live:
+            # A live code's poster is made to be scanned inside chat apps (a WeChat group QR
+            # can only be joined there): the open-in-your-browser guide would send readers away.
+            policy = replace(policy, anti_red=frozenset())
         if len(self.cache) >= _CACHE_MAX:
             self.cache.clear()
         headers = {"Location": location_header(link.url), "Cache-Control": _NO_STORE}
@@ -96,7 +110,8 @@ class RedirectHandlers:
             now,
             headers,
             None if policy.is_open else policy,
-            answers_inline=policy.max_clicks is None,
+            answers_inline=policy.max_clicks is None and not live,
+            live=live,
         )
         self.cache[code] = entry
         return entry
@@ -132,6 +147,8 @@ class RedirectHandlers:
         entry = await self._known_link(request, code)
         if isinstance(entry, web.Response):
             return entry
+        if entry.live:
+            return await self._answer_live(request, code, entry)
         policy = entry.policy
         if policy is not None and policy.max_clicks is not None:
             return await self._answer_limited(request, code, entry, policy, policy.max_clicks)
@@ -213,6 +230,83 @@ class RedirectHandlers:
             log.warning("max_clicks check failed, redirecting code=%s", code, exc_info=True)
             return Outcome.REDIRECT
         return Outcome.REDIRECT if opened else Outcome.EXHAUSTED
+
+    async def _answer_live(
+        self, request: web.BaseRequest, code: str, entry: CachedLink
+    ) -> web.Response:
+        """A 活码: the store picks the current target, and a person's GET takes one of its
+        opens in the same statement (atomic across redirector processes), so a re-point or a
+        full target is followed by the very next scan; previews, bots and HEAD see the same
+        target uncounted. A dry pool gets the 503 "contact the group" page and wakes the
+        reminder check (the admins hear of it once)."""
+        user_agent = request.headers.get(hdrs.USER_AGENT, "")
+        kind = classify_user_agent(user_agent)
+        klass, platform = kind
+        policy = entry.policy
+        if policy is not None:
+            outcome = decide(policy, klass, platform, self._now(), 0)
+            if outcome is not Outcome.REDIRECT:
+                return self._outcome_page(request, code, entry, policy, outcome, platform)
+        now = self._clock()
+        try:
+            if request.method == "GET" and klass is ClickClass.HUMAN:
+                target = await self._store.claim_live_target(code, now)
+            else:
+                target = await self._store.current_live_target(code, now)
+        except Exception:
+            log.warning("live target lookup failed code=%s", code, exc_info=True)
+            if not entry.url:
+                return self._page(request, 503, "unavailable")
+            target_url = entry.url  # the target as last looked up: better than no answer
+        else:
+            if target is None:
+                log.info("live code has no usable target code=%s", code)
+                if self._on_live_pool_empty is not None:
+                    self._on_live_pool_empty(code)
+                # 503, not 410: the code is not gone, its admins are adding a target; nothing
+                # (a preview cache, a crawler) should remember it as dead.
+                response = self._page(request, 503, "live_empty")
+                response.headers["Retry-After"] = "3600"
+                return response
+            target_url = target.url
+        if is_wechat_group_qr(target_url):
+            return await self._live_qr_page(request, code, kind, user_agent, target_url)
+        headers = {"Location": location_header(target_url), "Cache-Control": _NO_STORE}
+        return self._redirect(request, code, replace(entry, headers=headers), kind, user_agent)
+
+    async def _live_qr_page(
+        self,
+        request: web.BaseRequest,
+        code: str,
+        kind: tuple[ClickClass, str],
+        user_agent: str,
+        target_url: str,
+    ) -> web.Response:
+        """A WeChat group QR opens no group as a link: WeChat joins a group from a scanned or
+        long-pressed QR image. So the reader gets a page with the group's QR to long-press,
+        recorded like the 302 it stands in for."""
+        data_uri = self._live_qr.get(target_url)
+        if data_uri is None:
+            png = await asyncio.to_thread(render_qr_png, target_url)
+            data_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            if len(self._live_qr) >= _LIVE_QR_CACHE_MAX:
+                self._live_qr.clear()
+            self._live_qr[target_url] = data_uri
+        if request.method == "GET":
+            self.recorder.record(
+                code,
+                kind[0],
+                kind[1],
+                user_agent,
+                self.client_address.of(request),
+                request.headers.get(hdrs.REFERER, ""),
+            )
+        html = render_live_qr(
+            qr_data_uri=data_uri,
+            short_url=self.short_url(code),
+            accept_language=request.headers.get("Accept-Language", ""),
+        )
+        return self._html(200, html)
 
     def _outcome_page(
         self,
@@ -345,10 +439,18 @@ def create_app(
     public_url: str,
     trusted_proxies: Iterable[str] = (),
     clock: Clock = utc_now,
+    on_live_pool_empty: Callable[[str], None] | None = None,
 ) -> web.Application:
     """The redirector app; starting it starts click recording, cleaning it up flushes clicks."""
     app = web.Application()
-    handlers = RedirectHandlers(store, recorder, public_url, ClientAddress(trusted_proxies), clock)
+    handlers = RedirectHandlers(
+        store,
+        recorder,
+        public_url,
+        ClientAddress(trusted_proxies),
+        clock,
+        on_live_pool_empty,
+    )
     app[REDIRECTS] = handlers
 
     async def recording(app: web.Application) -> AsyncIterator[None]:

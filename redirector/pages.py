@@ -74,6 +74,19 @@ _MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "zh-CN": ("请求有误", "无法处理这个请求，请返回重试。"),
         "en": ("Bad request", "This request could not be handled; go back and try again."),
     },
+    "live_empty": {
+        "zh-CN": (
+            "暂时无法加入",
+            "这个二维码暂时没有可用的入口（群已满或二维码已过期），管理员已收到提醒。"
+            "请联系群主或分享者获取新的入口，稍后再扫一次也可以。",
+        ),
+        "en": (
+            "Can't join right now",
+            "This code has no open way in at the moment (the group is full or its QR "
+            "expired), and its admins have been told. Please contact the group or whoever "
+            "shared it, or scan again later.",
+        ),
+    },
 }
 _CLOSED = frozenset({"expired", "exhausted", "removed"})
 _HOME = {"zh-CN": "返回首页", "en": "Go to the start page"}
@@ -118,6 +131,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "status_expired": "已过期",
         "status_exhausted": "访问次数已用完",
         "status_removed": "已删除",
+        "live_qr_title": "长按识别二维码加入群聊",
+        "live_qr_hint": "在微信中长按上面的二维码，选择「识别图中的二维码」。",
+        "live_qr_elsewhere": "不在微信里？用微信「扫一扫」扫描上面的二维码。",
     },
     "en": {
         "guide_title": "Open this link in your browser",
@@ -160,6 +176,10 @@ _WORDS: dict[str, dict[str, str]] = {
         "status_expired": "Expired",
         "status_exhausted": "Max opens reached",
         "status_removed": "Removed",
+        "live_qr_title": "Press and hold the QR code to join",
+        "live_qr_hint": "In WeChat, press and hold the QR code above and choose “Scan QR Code "
+        "in Image”.",
+        "live_qr_elsewhere": "Not in WeChat? Scan the code above with WeChat's scanner.",
     },
 }
 _STATUSES = frozenset({"active", "expired", "exhausted", "removed"})
@@ -303,6 +323,15 @@ def render_info(
         created=local_time(created, tz).replace(" ", "\u00a0"),  # never wraps apart
         human_clicks=f"{human_clicks:,}",
         status=status,
+    )
+
+
+def render_live_qr(*, qr_data_uri: str, short_url: str, accept_language: str) -> str:
+    """The 200 page of a live code whose target is a WeChat group QR: the group's QR image to
+    long-press (WeChat joins groups from QR images, not from links)."""
+    lang = page_lang(accept_language)
+    return TEMPLATES.get_template("live_qr.html").render(
+        lang=lang, t=_WORDS[lang], qr_data_uri=qr_data_uri, short_url=short_url
     )
 
 

@@ -25,6 +25,7 @@ from bot.core import Core
 from bot.dashboard import DashboardLinks, DashboardReplies
 from bot.digest import DigestReplies, DigestWriter
 from bot.links import LinkReplies, Shortener
+from bot.live import LiveReplies, LiveWatch
 from bot.model import Group
 from bot.photos import PhotoReplies
 from bot.scheduler import DigestChannel, DigestScheduler, DigestService
@@ -59,6 +60,7 @@ class Suo:
     telegram: TelegramAdapter | None = None
     wecom: WeComAdapter | None = None
     digests: DigestScheduler | None = None
+    live: LiveWatch | None = None  # 活码 reminders
     _http: aiohttp.ClientSession | None = None
     link_caches: list[dict[str, Any]] = field(default_factory=list)  # each redirector app's
 
@@ -93,9 +95,8 @@ class Suo:
         shortener = Shortener(
             store, config.links, config.server.public_url, clock, on_rules_changed=forget_rules
         )
-        writer = DigestWriter(
-            store, config.server.public_url, ChartFonts.find(config.digest.font_path)
-        )
+        fonts = ChartFonts.find(config.digest.font_path)
+        writer = DigestWriter(store, config.server.public_url, fonts)
         schedulers: list[DigestScheduler] = []  # built after the adapters the core feeds
 
         async def schedule_changed(group: Group) -> None:
@@ -117,6 +118,14 @@ class Suo:
                 on_schedule_changed=schedule_changed,
             ),
             DashboardReplies(store, dashboard_links(config), clock),
+            LiveReplies(
+                store,
+                shortener,
+                fonts,
+                clock,
+                code_length=config.links.code_length,
+                on_changed=forget_rules,
+            ),
             web=WebReplies(web_links(config), clock, page_enabled=config.web.enabled),
             default_lang=config.console.lang,
         )
@@ -134,14 +143,17 @@ class Suo:
         suo.link_caches = link_caches
         if config.wecom.enabled:
             suo.wecom = WeComAdapter(core, config.wecom, session=suo.http)
+        # One set of channels (one group-robot rate limiter) for digests and live reminders.
+        channels = suo._digest_channels()
         if config.digest.enabled:
             suo.digests = DigestScheduler(
-                DigestService(store, writer, suo._digest_channels(), clock, config.digest),
+                DigestService(store, writer, channels, clock, config.digest),
                 store,
                 clock,
                 config.digest,
             )
             schedulers.append(suo.digests)
+        suo.live = LiveWatch(store, channels, clock, config.server.public_url)
         return suo
 
     def _digest_channels(self) -> dict[str, DigestChannel]:
@@ -176,6 +188,7 @@ class Suo:
             public_url=self.config.server.public_url,
             trusted_proxies=self.config.server.trusted_proxies,
             clock=self.clock,
+            on_live_pool_empty=self.live.nudge if self.live is not None else None,
         )
         self.link_caches.append(app[REDIRECTS].cache)
         # Mounted even without a secret: every token then gets the 403 page.
@@ -215,8 +228,12 @@ class Suo:
             await self.telegram.start()
         if self.digests is not None:
             await self.digests.start()
+        if self.live is not None:
+            await self.live.start()
 
     async def stop_adapters(self) -> None:
+        if self.live is not None:
+            await self.live.stop()
         if self.digests is not None:
             await self.digests.stop()
         if self.telegram is not None:

@@ -19,6 +19,8 @@ from bot.model import (
     LinkCount,
     LinkInfo,
     LinkRules,
+    LiveCode,
+    LiveTarget,
     Period,
     PeriodStats,
     WebhookBinding,
@@ -158,11 +160,61 @@ class Store(Protocol):
         """The visitor-hash salt for `day`, created on first use; older salts are deleted."""
         ...
 
+    async def create_live_code(
+        self, code: str, group_id: int, name: str, created_by: int | None, at: datetime
+    ) -> LiveCode:
+        """Raises `LiveNameTaken` (the group has an active one of that name) or `CodeTaken`."""
+        ...
+
+    async def live_code(self, group_id: int, name: str) -> LiveCode | None:
+        """The group's active live code of that name (ASCII letters match in any case)."""
+        ...
+
+    async def live_codes(self, group_id: int | None) -> list[LiveCode]: ...
+
+    async def live_targets(self, code: str) -> list[LiveTarget]: ...
+
+    async def add_live_target(
+        self,
+        code: str,
+        url: str,
+        cap: int | None,
+        expires_at: datetime | None,
+        added_by: int | None,
+        at: datetime,
+        *,
+        current: bool,
+    ) -> LiveTarget: ...
+
+    async def retire_live_target(self, code: str, target_id: int, at: datetime) -> bool:
+        """Take a target out of the pool (kept as history); False if it was not in it."""
+        ...
+
+    async def claim_live_target(self, code: str, at: datetime) -> LiveTarget | None:
+        """Count a human open against the current target, atomically across processes."""
+        ...
+
+    async def current_live_target(self, code: str, at: datetime) -> LiveTarget | None: ...
+
+    async def claim_live_reminder(
+        self, code: str, kind: str, target_id: int, owner: str, now: datetime, lease: timedelta
+    ) -> bool:
+        """True for exactly one caller per (code, kind, target), across processes."""
+        ...
+
+    async def finish_live_reminder(
+        self, code: str, kind: str, target_id: int, owner: str, now: datetime, *, sent: bool
+    ) -> None: ...
+
     async def close(self) -> None: ...
 
 
 class CodeTaken(Exception):
     """The random code collided with an existing one; the caller draws another."""
+
+
+class LiveNameTaken(Exception):
+    """The group already has an active live code of that name."""
 
 
 async def open_store(url: str) -> Store:

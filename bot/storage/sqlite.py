@@ -28,12 +28,14 @@ from bot.model import (
     LinkCount,
     LinkInfo,
     LinkRules,
+    LiveCode,
+    LiveTarget,
     Period,
     PeriodStats,
     SharerCount,
     WebhookBinding,
 )
-from bot.storage import CodeTaken, StoreUnavailable
+from bot.storage import CodeTaken, LiveNameTaken, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,61 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE digest_runs ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0;
     """,
+    # 活码 (live codes): a link of kind 'live' with a name in its group and a pool of targets.
+    # The links table is rebuilt because UNIQUE (group_id, url) must hold for short links only:
+    # a live code's url is its current target, which may also be shared as a short link.
+    """
+    CREATE TABLE links_v7 (
+        code TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        group_id INTEGER NOT NULL REFERENCES groups(id),
+        sharer_id INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        max_clicks INTEGER,
+        platforms TEXT,
+        anti_red INTEGER NOT NULL DEFAULT 0,
+        kind TEXT NOT NULL DEFAULT 'short',
+        disabled INTEGER NOT NULL DEFAULT 0,
+        anti_red_platforms TEXT,
+        human_opens INTEGER NOT NULL DEFAULT 0,
+        name TEXT -- a live code's name in its group; NULL for short links
+    );
+    INSERT INTO links_v7 (code, url, group_id, sharer_id, created_at, expires_at, max_clicks,
+            platforms, anti_red, kind, disabled, anti_red_platforms, human_opens)
+        SELECT code, url, group_id, sharer_id, created_at, expires_at, max_clicks, platforms,
+            anti_red, kind, disabled, anti_red_platforms, human_opens FROM links;
+    DROP TABLE links;
+    ALTER TABLE links_v7 RENAME TO links;
+    CREATE UNIQUE INDEX links_group_url ON links (group_id, url) WHERE kind = 'short';
+    CREATE UNIQUE INDEX links_live_name ON links (group_id, name COLLATE NOCASE)
+        WHERE kind = 'live' AND disabled = 0;
+    CREATE INDEX links_group_created ON links (group_id, created_at);
+    CREATE INDEX links_sharer ON links (group_id, sharer_id);
+    CREATE TABLE live_targets (
+        id INTEGER PRIMARY KEY,
+        code TEXT NOT NULL REFERENCES links(code),
+        url TEXT NOT NULL,
+        cap INTEGER, -- human opens this target takes before scans move on; NULL: no cap
+        opens INTEGER NOT NULL DEFAULT 0,
+        expires_at INTEGER, -- epoch seconds, UTC: compared in the redirector's claim
+        position INTEGER NOT NULL, -- the pool's order: the lowest usable target is current
+        added_at TEXT NOT NULL,
+        added_by INTEGER REFERENCES users(id),
+        retired_at TEXT -- replaced by `live set` or dropped: kept for the history
+    );
+    CREATE INDEX live_targets_code ON live_targets (code, position);
+    CREATE TABLE live_reminders (
+        code TEXT NOT NULL REFERENCES links(code),
+        kind TEXT NOT NULL,
+        target_id INTEGER NOT NULL, -- the target it is about (0: none)
+        status TEXT NOT NULL,
+        claimed_by TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        sent_at TEXT,
+        PRIMARY KEY (code, kind, target_id)
+    );
+    """,
 )
 
 
@@ -235,7 +292,7 @@ def _joined(names: frozenset[str] | None) -> str | None:
 _GROUP_COLUMNS = "id, platform, chat_id, title, lang, settings, tz"
 _LINK_COLUMNS = (
     "code, url, group_id, sharer_id, created_at, disabled, platforms, anti_red_platforms, "
-    "expires_at, max_clicks, human_opens"
+    "expires_at, max_clicks, human_opens, kind"
 )
 
 
@@ -255,7 +312,55 @@ def _link(row: sqlite3.Row) -> Link:
         expires_at=_dt(row[8]) if row[8] else None,
         max_clicks=row[9],
     )
-    return Link(row[0], row[1], row[2], row[3], _dt(row[4]), bool(row[5]), rules, row[10])
+    return Link(row[0], row[1], row[2], row[3], _dt(row[4]), bool(row[5]), rules, row[10], row[11])
+
+
+_TARGET_COLUMNS = "id, code, url, cap, opens, expires_at, position, added_at, retired_at"
+# The id of the target a scan gets now (parameters: code, now in epoch seconds). The claim
+# runs it inside its UPDATE, which SQLite serializes with every other writer: two processes
+# can never both take a target's last open.
+_CURRENT_TARGET = (
+    "SELECT id FROM live_targets WHERE code = ? AND retired_at IS NULL "
+    "AND (cap IS NULL OR opens < cap) AND (expires_at IS NULL OR expires_at > ?) "
+    "ORDER BY position, id LIMIT 1"
+)
+
+# Constant SQL built from constant parts (never from user text).
+_RETIRE_CURRENT = f"UPDATE live_targets SET retired_at = ? WHERE id = ({_CURRENT_TARGET})"  # noqa: S608
+_ADD_TARGET = (
+    "INSERT INTO live_targets (code, url, cap, expires_at, position, added_at, added_by) "  # noqa: S608
+    "SELECT ?, ?, ?, ?, {position}, ?, ? FROM live_targets WHERE code = ? "
+    f"RETURNING {_TARGET_COLUMNS}"
+)
+_ADD_TARGET_FIRST = _ADD_TARGET.format(position="COALESCE(MIN(position), 0) - 1")
+_ADD_TARGET_LAST = _ADD_TARGET.format(position="COALESCE(MAX(position), 0) + 1")
+_FOLLOW_CURRENT = (
+    "UPDATE links SET url = COALESCE((SELECT url FROM live_targets "  # noqa: S608
+    f"WHERE id = ({_CURRENT_TARGET})), url) WHERE code = ?"
+)
+_CLAIM_TARGET = (
+    f"UPDATE live_targets SET opens = opens + 1 WHERE id = ({_CURRENT_TARGET}) "  # noqa: S608
+    f"RETURNING {_TARGET_COLUMNS}"
+)
+_PEEK_TARGET = f"SELECT {_TARGET_COLUMNS} FROM live_targets WHERE id = ({_CURRENT_TARGET})"  # noqa: S608
+
+
+def _live_code(row: sqlite3.Row) -> LiveCode:
+    return LiveCode(row[0], row[1], row[2], _dt(row[3]), bool(row[4]))
+
+
+def _live_target(row: sqlite3.Row) -> LiveTarget:
+    return LiveTarget(
+        id=row[0],
+        code=row[1],
+        url=row[2],
+        cap=row[3],
+        opens=row[4],
+        expires_at=None if row[5] is None else datetime.fromtimestamp(row[5], UTC),
+        position=row[6],
+        added_at=_dt(row[7]),
+        retired_at=_dt(row[8]) if row[8] else None,
+    )
 
 
 class SqliteStore:
@@ -429,7 +534,9 @@ class SqliteStore:
         return await self._link_where("code = ?", (code,))
 
     async def link_for_url(self, group_id: int, url: str) -> Link | None:
-        return await self._link_where("group_id = ? AND url = ?", (group_id, url))
+        return await self._link_where(
+            "group_id = ? AND url = ? AND kind = 'short'", (group_id, url)
+        )
 
     async def set_link_rules(self, code: str, rules: LinkRules) -> None:
         await self._one(
@@ -824,3 +931,166 @@ class SqliteStore:
         row = await self._one("SELECT salt FROM daily_salts WHERE day = ?", (key,))
         assert row is not None  # noqa: S101
         return bytes(row[0])
+
+    # -- 活码 (live codes) -----------------------------------------------------------------------
+
+    async def create_live_code(
+        self, code: str, group_id: int, name: str, created_by: int | None, at: datetime
+    ) -> LiveCode:
+        """Insert the live code's link (no target yet: url ''). Raises `LiveNameTaken` when
+        the group has an active live code of that name, `CodeTaken` when the code is used."""
+        try:
+            row = await self._one(
+                "INSERT INTO links (code, url, group_id, sharer_id, created_at, kind, name) "
+                "VALUES (?, '', ?, ?, ?, 'live', ?) ON CONFLICT (code) DO NOTHING RETURNING code",
+                (code, group_id, created_by, at.isoformat(), name),
+            )
+        except StoreUnavailable as e:
+            if isinstance(e.__cause__, sqlite3.IntegrityError):
+                raise LiveNameTaken(name) from e
+            raise
+        if row is None:
+            raise CodeTaken(code)
+        return LiveCode(code, group_id, name, at)
+
+    async def live_code(self, group_id: int, name: str) -> LiveCode | None:
+        row = await self._one(
+            "SELECT code, group_id, name, created_at, disabled FROM links WHERE group_id = ? "
+            "AND kind = 'live' AND disabled = 0 AND name = ? COLLATE NOCASE",
+            (group_id, name),
+        )
+        return None if row is None else _live_code(row)
+
+    async def live_codes(self, group_id: int | None) -> list[LiveCode]:
+        """A group's active live codes by name, or every group's (`None`)."""
+        rows = await self._all(
+            "SELECT code, group_id, name, created_at, disabled FROM links WHERE kind = 'live' "
+            "AND disabled = 0 AND (? IS NULL OR group_id = ?) ORDER BY group_id, name",
+            (group_id, group_id),
+        )
+        return [_live_code(r) for r in rows]
+
+    async def live_targets(self, code: str) -> list[LiveTarget]:
+        """The pool in order, retired targets included (the history)."""
+        rows = await self._all(
+            f"SELECT {_TARGET_COLUMNS} FROM live_targets WHERE code = ? "  # noqa: S608
+            "ORDER BY position, id",
+            (code,),
+        )
+        return [_live_target(r) for r in rows]
+
+    async def add_live_target(
+        self,
+        code: str,
+        url: str,
+        cap: int | None,
+        expires_at: datetime | None,
+        added_by: int | None,
+        at: datetime,
+        *,
+        current: bool,
+    ) -> LiveTarget:
+        """Put `url` in the pool: in front, retiring the target that is current at `at`
+        (`current`, what `live set` does), else at the end. One transaction."""
+        now_s = at.timestamp()
+        statements: list[tuple[str, tuple[object, ...]]] = []
+        if current:
+            statements.append((_RETIRE_CURRENT, (at.isoformat(), code, now_s)))
+        expires = None if expires_at is None else int(expires_at.timestamp())
+        statements.append(
+            (
+                _ADD_TARGET_FIRST if current else _ADD_TARGET_LAST,
+                (code, url, cap, expires, at.isoformat(), added_by, code),
+            )
+        )
+        # links.url follows the current target for pages that show a link's destination.
+        statements.append((_FOLLOW_CURRENT, (code, now_s, code)))
+        rows = await self._transaction(statements)
+        inserted = rows[-2]
+        assert inserted is not None  # noqa: S101 - INSERT ... SELECT of an aggregate: one row
+        return _live_target(inserted)
+
+    async def retire_live_target(self, code: str, target_id: int, at: datetime) -> bool:
+        """Take a target out of the pool (kept for the history); False if it was not in it."""
+        rows = await self._transaction(
+            [
+                (
+                    "UPDATE live_targets SET retired_at = ? WHERE id = ? AND code = ? "
+                    "AND retired_at IS NULL RETURNING id",
+                    (at.isoformat(), target_id, code),
+                ),
+                (_FOLLOW_CURRENT, (code, at.timestamp(), code)),
+            ]
+        )
+        return rows[0] is not None
+
+    async def claim_live_target(self, code: str, at: datetime) -> LiveTarget | None:
+        """Count one human open against the current target and return it, atomically across
+        processes: full, expired and retired targets are skipped. None: the pool is dry."""
+        row = await self._one(_CLAIM_TARGET, (code, at.timestamp()))
+        return None if row is None else _live_target(row)
+
+    async def current_live_target(self, code: str, at: datetime) -> LiveTarget | None:
+        """The target a scan at `at` would get, without counting it (previews, bots, HEAD)."""
+        row = await self._one(_PEEK_TARGET, (code, at.timestamp()))
+        return None if row is None else _live_target(row)
+
+    async def claim_live_reminder(
+        self, code: str, kind: str, target_id: int, owner: str, now: datetime, lease: timedelta
+    ) -> bool:
+        """Take one reminder for sending: True for exactly one caller, ever, once it is sent;
+        a claim whose sender vanished past `lease` (or released after a failure) is free."""
+        row = await self._one(
+            "INSERT INTO live_reminders (code, kind, target_id, status, claimed_by, claimed_at) "
+            "VALUES (?, ?, ?, 'sending', ?, ?) ON CONFLICT (code, kind, target_id) DO UPDATE "
+            "SET claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at "
+            "WHERE live_reminders.status = 'sending' AND live_reminders.claimed_at < ? "
+            "RETURNING code",
+            (
+                code,
+                kind,
+                target_id,
+                owner,
+                now.astimezone(UTC).isoformat(),
+                (now - lease).astimezone(UTC).isoformat(),
+            ),
+        )
+        return row is not None
+
+    async def finish_live_reminder(
+        self, code: str, kind: str, target_id: int, owner: str, now: datetime, *, sent: bool
+    ) -> None:
+        """Mark a claimed reminder sent, or release it (not sent) for a later check."""
+        if sent:
+            sql = (
+                "UPDATE live_reminders SET status = 'sent', sent_at = ? "
+                "WHERE code = ? AND kind = ? AND target_id = ? AND claimed_by = ?"
+            )
+            args: tuple[object, ...] = (now.astimezone(UTC).isoformat(),)
+        else:
+            sql = (
+                "DELETE FROM live_reminders WHERE code = ? AND kind = ? AND target_id = ? "
+                "AND claimed_by = ? AND status = 'sending'"
+            )
+            args = ()
+        await self._one(sql, (*args, code, kind, target_id, owner))
+
+    async def _transaction(
+        self, statements: Sequence[tuple[str, tuple[object, ...]]]
+    ) -> list[sqlite3.Row | None]:
+        """Run `statements` in one IMMEDIATE transaction; each one's first row (or None)."""
+        rows: list[sqlite3.Row | None] = []
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, args in statements:
+                        async with self._db.execute(sql, args) as cur:
+                            rows.append(await cur.fetchone())
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
+        return rows
