@@ -293,6 +293,14 @@ class FloodRun:
     redirects: int  # flood requests answered with the 302 (recorded as clicks too)
     others: int
     seconds: float
+    # The server's CPU (the flood's share included) per reader's request: what the flood costs
+    # readers on a core of their own, whatever else the machine was doing meanwhile.
+    cpu_us_per_reader: float | None
+    other_cpu: float | None  # the flood client counts here: it is not wrk
+    # The server's CPU per flood request with no readers: what the flood costs, measured in a
+    # way other load on the machine hardly moves (unlike req/s and p99).
+    alone_us_per_request: float | None
+    alone_redirects: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,34 +514,60 @@ def count_clicks(db: Path) -> tuple[int, int]:
     return int(total), int(readers)
 
 
-def run_flood(url: str, seconds: int, connections: int, threads: int, cpu: int | None) -> FloodRun:
-    """wrk's readers for `seconds` while a flood client (a subprocess, on wrk's CPU) sends
-    FLOOD_RATE made-up User-Agents a second to the same URL."""
+@contextlib.contextmanager
+def flooding(url: str, seconds: int, cpu: int | None) -> Iterator[dict[str, object]]:
+    """A flood client (a subprocess, on wrk's CPU) sending FLOOD_RATE made-up User-Agents a
+    second to `url` for `seconds` (+1, to cover a wrk run started once it floods); what it
+    reports is filled in on leaving, after it has finished."""
     command = [
         sys.executable,
         str(SERVE_SCRIPT),
         "--flood-client",
         url,
         "--flood-seconds",
-        str(seconds + 1),  # covers wrk's whole run, which starts once the flood has
+        str(seconds + 1),
     ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=_pin_to(cpu))
+    report: dict[str, object] = {}
     try:
         _read_line(proc, READY_TIMEOUT)  # {"flooding": true}: the schedule has started
-        readers = run_wrk(url, seconds, connections, threads, cpu)
-        done = _read_line(proc, seconds + 30)
+        yield report
+        report.update(_read_line(proc, seconds + 30))
         proc.wait(timeout=STOP_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def run_flood(
+    server_pid: int, url: str, seconds: int, connections: int, threads: int, cpu: int | None
+) -> FloodRun:
+    """The flood alone (its cost in server CPU), then wrk's readers for `seconds` under it."""
+    with flooding(url, min(seconds, 5), cpu) as alone:
+        before_alone = CpuSnapshot.take(server_pid)
+    after_alone = CpuSnapshot.take(server_pid)
+    with flooding(url, seconds, cpu) as done:
+        before = CpuSnapshot.take(server_pid)
+        readers = run_wrk(url, seconds, connections, threads, cpu)
+        after = CpuSnapshot.take(server_pid)
     return FloodRun(
         readers,
         int(str(done["sent"])),
         int(str(done["redirects"])),
-        int(str(done["others"])),
+        int(str(done["others"])) + int(str(alone["others"])),
         float(str(done["seconds"])),
+        _cpu_us_per_request(before, after, readers.requests),
+        other_cpu_load(before, after),
+        _cpu_us_per_request(before_alone, after_alone, int(str(alone["redirects"]))),
+        int(str(alone["redirects"])),
     )
+
+
+def _cpu_us_per_request(before: CpuSnapshot, after: CpuSnapshot, requests: int) -> float | None:
+    if before.server is None or after.server is None or not requests:
+        return None
+    return (after.server - before.server) / requests * 1e6
 
 
 def bench_server(kind: str, args: argparse.Namespace) -> ServerRun:
@@ -548,7 +582,12 @@ def bench_server(kind: str, args: argparse.Namespace) -> ServerRun:
             flooded = None
             if kind != "bare" and args.flood:
                 flooded = run_flood(
-                    server.url, args.duration, args.connections, args.threads, load_cpu
+                    server.proc.pid,
+                    server.url,
+                    args.duration,
+                    args.connections,
+                    args.threads,
+                    load_cpu,
                 )
         wrk_results = [warm, measured] + ([flooded.readers] if flooded else [])
         for result in wrk_results:
@@ -556,9 +595,7 @@ def bench_server(kind: str, args: argparse.Namespace) -> ServerRun:
                 print(f"WARNING: {kind}: wrk saw {result.errors} errors", file=sys.stderr)
         if flooded is not None and flooded.others:
             print(f"WARNING: {kind}: {flooded.others} flood requests got no 302", file=sys.stderr)
-        cpu_us = None
-        if before.server is not None and after.server is not None and measured.requests:
-            cpu_us = (after.server - before.server) / measured.requests * 1e6
+        cpu_us = _cpu_us_per_request(before, after, measured.requests)
         run = ServerRun(
             kind,
             measured,
@@ -582,7 +619,7 @@ def check_clicks(run: ServerRun, connections: int) -> bool:
     """Every redirect answered is stored exactly once, and the counts agree with wrk's."""
     assert run.clicks is not None
     c = run.clicks
-    flooded = run.flood.redirects if run.flood else 0
+    flooded = run.flood.redirects + run.flood.alone_redirects if run.flood else 0
     print(
         f"clicks recorded: {c.stored} of {run.requests} requests"
         + (f" and {flooded} flood requests" if run.flood else "")
@@ -683,7 +720,7 @@ def print_flood_report(runs: list[ServerRun]) -> None:
     )
     header = (
         f"{'server':<8}{'calm req/s':>12}{'flood req/s':>13}{'calm p99':>10}{'flood p99':>11}"
-        f"{'flood sent':>12}{'302s':>8}{'302s/s':>8}"
+        f"{'CPU us/req':>12}{'flood CPU':>11}{'other load':>12}{'flood 302s/s':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -693,8 +730,10 @@ def print_flood_report(runs: list[ServerRun]) -> None:
             continue
         print(
             f"{run.kind:<8}{run.measured.requests_per_s:>12,.0f}{f.readers.requests_per_s:>13,.0f}"
-            f"{run.measured.p99_ms:>10.2f}{f.readers.p99_ms:>11.2f}{f.sent:>12,}"
-            f"{f.redirects:>8,}{f.redirects / f.seconds:>8.0f}"
+            f"{run.measured.p99_ms:>10.2f}{f.readers.p99_ms:>11.2f}"
+            f"{_cpu(run.cpu_us_per_request, '.1f'):>12}{_cpu(f.cpu_us_per_reader, '.1f'):>11}"
+            f"{_cpu(run.other_cpu, '.0%'):>5} /{_cpu(f.other_cpu, '.0%'):>5}"
+            f"{f.redirects / f.seconds:>14.0f}"
         )
     for kind in SERVERS[1:]:
         mine = [r for r in runs if r.kind == kind and r.flood is not None]
@@ -703,6 +742,17 @@ def print_flood_report(runs: list[ServerRun]) -> None:
         throughput = [r.flood.readers.requests_per_s / r.measured.requests_per_s for r in mine]
         p99 = [r.flood.readers.p99_ms / r.measured.p99_ms for r in mine]
         t, q = statistics.median(throughput), statistics.median(p99)
+        flood_us = [
+            r.flood.alone_us_per_request for r in mine if r.flood.alone_us_per_request is not None
+        ]
+        if flood_us:
+            each = statistics.median(flood_us)
+            print(
+                f"{kind}: the flood alone costs the server {each:.0f} us of CPU per request "
+                f"({', '.join(f'{x:.0f}' for x in flood_us)}), {FLOOD_RATE * each / 1e4:.1f}% "
+                f"of its core: on a core of its own, readers keep "
+                f"{1 - FLOOD_RATE * each / 1e6:.2f}x of their calm throughput"
+            )
         verdict = "meets" if t >= FLOOD_THROUGHPUT_TARGET and q <= FLOOD_P99_TARGET else "BELOW"
         rounds_t = ", ".join(f"{x:.2f}" for x in throughput)
         rounds_q = ", ".join(f"{x:.2f}" for x in p99)
