@@ -184,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{row.name:<22}{row.crawlers_human:>10.2%}{row.matomo_bots_human:>9.2%}"
             f"{row.browsers_bot:>10.2%}{row.short_us:>10.0f}{row.long_us:>9.0f}   {row.note}"
         )
+    engined = tuple(ua for ua in browsers if "Mozilla/" in ua)
+    print(
+        f"suo: browsers that say Mozilla/ counted bot: {share(engined, suo_is_bot):.2%} of "
+        f"{len(engined)}; the rest of its browsers counted bot send no browser engine token "
+        "(mostly Android's bare Dalvik HTTP client)"
+    )
     print(f"suo, cached verdict (8 KB UA): {cached_us(args.repeat * 100):.2f} us")
     return 0
 
