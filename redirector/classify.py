@@ -40,10 +40,13 @@ _BROWSER = re.compile(
     r"mozilla/|opera|applewebkit|gecko/|presto/|trident/|ucweb|ucbrowser|netfront"
     r"|lynx/|links \(|elinks|w3m/|dillo/"
 )
-# Tokens of the in-app browsers we serve that the bot patterns misread, removed before the bot
-# check only: Alipay's "AlipayDefined(nt:WIFI,ws:390|780|3.0)" (isbot takes any "|" for a bot)
-# and WeChat Android's "Process/tools" (its web process; isbot takes "tools" for a bot).
-_APP_TOKENS = re.compile(r"alipaydefined\([^)]*\)|process/tools\w*")
+# Tokens of Chinese in-app browsers that the bot patterns misread, removed before the bot check
+# only: Alipay's "AlipayDefined(nt:WIFI,ws:390|780|3.0)" (isbot takes any "|" for a bot),
+# WeChat Android's "Process/tools" (its web process; isbot takes "tools" for a bot), and
+# Toutiao's "NewsArticle/8.0.1 ... (NewsLite 8.0.1 14.3) NewsLite/8.0.1" (isbot: "news").
+_APP_TOKENS = re.compile(
+    r"alipaydefined\([^)]*\)|process/tools\w*|newsarticle/|newslite/|\(news(?:lite)? [\d. ]+\)"
+)
 
 
 def _compile_listed(pattern: str) -> regex.Pattern[str]:

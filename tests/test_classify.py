@@ -218,6 +218,12 @@ UAS: list[tuple[str, ClickClass, str]] = [
         H,
         "wechat",
     ),
+    # Toutiao's in-app browser says "NewsArticle" and "NewsLite": still a person
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 14_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 NewsArticle/8.0.1.10 JsSdk/2.0 NetType/WIFI (NewsLite 8.0.1 14.300000) NewsLite/8.0.1 Mobile ToutiaoMicroApp/1.91.0.10",
+        H,
+        "ios",
+    ),
     # A phone brand that says "bot" in passing, and a text browser: people
     (
         "Mozilla/5.0 (Linux; Android 10; CUBOT J9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/88.0.4324.152 Mobile Safari/537.36",
