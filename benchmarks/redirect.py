@@ -1,9 +1,11 @@
 """Redirect throughput: our redirector (click recording on) next to a bare aiohttp 302.
 
 Each server runs alone in its own subprocess on 127.0.0.1 and is loaded with wrk; after each
-suo run the server is stopped gracefully and the clicks it stored are counted.
+suo run the server is stopped gracefully and the clicks it stored are counted. Each suo and
+rules server is then loaded again while a flood of made-up 8 KB User-Agents, each never seen
+before, hits the same link: ordinary readers' throughput and p99 are compared with the calm run.
 
-    python benchmarks/redirect.py [--duration 10] [--connections 50] [--threads 1]
+    python benchmarks/redirect.py [--duration 10] [--connections 50] [--threads 1] [--no-flood]
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the checkout this script is in, not another installed copy
 
 HOST = "127.0.0.1"  # everything this script starts or loads stays on loopback
 LANDING = "https://example.com/landing"
@@ -55,6 +61,14 @@ STOP_TIMEOUT = 30.0
 # placement stops being part of the result: req/s then follows the server's CPU per request.
 SERVER_CPU = 0
 LOAD_CPU = 1
+# The flood: made-up User-Agents, each never seen before, at a steady rate while wrk measures.
+# 8,000 characters: aiohttp refuses a header field over 8,190 bytes with a 400, and a flood
+# that is refused costs the server nothing to learn from.
+FLOOD_RATE = 200.0  # requests per second
+FLOOD_UA_CHARS = 8000
+FLOOD_CONNECTIONS = 8
+FLOOD_THROUGHPUT_TARGET = 0.5  # ordinary readers' requests/s under the flood, of the calm run's
+FLOOD_P99_TARGET = 2.0  # ordinary readers' p99 under the flood, of the calm run's
 
 
 # --- server side: `--serve bare|suo --port N` -------------------------------------------------
@@ -179,6 +193,75 @@ def serve(kind: str, port: int, workdir: Path) -> None:
         asyncio.run(serve_suo(port, workdir, rules=kind == "rules"))
 
 
+# --- the flood: `--flood-client URL --flood-seconds N` ------------------------------------------
+
+
+def flood_user_agent(n: int, size: int = FLOOD_UA_CHARS) -> str:
+    """A browser-looking UA of `size` characters, unique by `n` within its first 512."""
+    head = (
+        f"Mozilla/5.0 (Linux; Android 13; SM-G{n:06d}B) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/120.0.{n}.0 Mobile Safari/537.36"
+    )
+    tail = "".join(f" Ext{i}/{n}.{i} (k{i}; v{n})" for i in range(size // 16))
+    return (head + tail)[:size]
+
+
+async def _flood_connection(
+    host: str, port: int, path: str, numbers: range, started: float, rate: float
+) -> tuple[int, int]:
+    """Send requests `numbers` on one keep-alive connection, each at its turn in the schedule;
+    returns (302s, other answers)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    redirects = others = 0
+    try:
+        for n in numbers:
+            delay = started + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            request = (
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"User-Agent: {flood_user_agent(n)}\r\n\r\n"
+            )
+            writer.write(request.encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            if length is not None:
+                await reader.readexactly(int(length[1]))
+            if head.startswith(b"HTTP/1.1 302"):
+                redirects += 1
+            else:
+                others += 1
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return redirects, others
+
+
+async def flood(url: str, seconds: float, rate: float = FLOOD_RATE) -> dict[str, object]:
+    """`rate` requests a second for `seconds` over FLOOD_CONNECTIONS connections: bounded in
+    count (rate x seconds) and in time (the schedule, plus 10 s at most to drain)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or HOST, parts.port or 80
+    total = int(rate * seconds)
+    started = time.monotonic()
+    async with asyncio.timeout(seconds + 10):
+        counts = await asyncio.gather(
+            *(
+                _flood_connection(
+                    host, port, parts.path, range(i, total, FLOOD_CONNECTIONS), started, rate
+                )
+                for i in range(FLOOD_CONNECTIONS)
+            )
+        )
+    return {
+        "sent": total,
+        "redirects": sum(c[0] for c in counts),
+        "others": sum(c[1] for c in counts),
+        "seconds": time.monotonic() - started,
+    }
+
+
 # --- load side ---------------------------------------------------------------------------------
 
 
@@ -197,8 +280,27 @@ class ClickCount:
     """What one suo run handed out and what it left in its database."""
 
     stored: int  # rows in the clicks table after a graceful stop
-    human: int
+    readers: int  # of those, classified human in WeChat: wrk's ordinary readers
     answered: int  # 302s the server sent, counted as they were sent
+
+
+@dataclass(frozen=True, slots=True)
+class FloodRun:
+    """wrk's ordinary readers measured again while the flood ran, and what the flood got."""
+
+    readers: WrkResult
+    sent: int
+    redirects: int  # flood requests answered with the 302 (recorded as clicks too)
+    others: int
+    seconds: float
+    # The server's CPU (the flood's share included) per reader's request: what the flood costs
+    # readers on a core of their own, whatever else the machine was doing meanwhile.
+    cpu_us_per_reader: float | None
+    other_cpu: float | None  # the flood client counts here: it is not wrk
+    # The server's CPU per flood request with no readers: what the flood costs, measured in a
+    # way other load on the machine hardly moves (unlike req/s and p99).
+    alone_us_per_request: float | None
+    alone_redirects: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +312,7 @@ class ServerRun:
     cpu_us_per_request: float | None  # server process, all threads, measured run only
     other_cpu: float | None  # cores busy with neither the server nor wrk: other load, noise
     clicks: ClickCount | None = None
+    flood: FloodRun | None = None
 
 
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -402,10 +505,69 @@ def running_server(kind: str, workdir: Path, cpu: int | None) -> Iterator[Server
 
 
 def count_clicks(db: Path) -> tuple[int, int]:
+    """(clicks stored, of which human readers in WeChat: wrk's User-Agent)."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
         total = conn.execute("SELECT COUNT(*) FROM clicks").fetchone()[0]
-        human = conn.execute("SELECT COUNT(*) FROM clicks WHERE class = 'human'").fetchone()[0]
-    return int(total), int(human)
+        readers = conn.execute(
+            "SELECT COUNT(*) FROM clicks WHERE class = 'human' AND platform = 'wechat'"
+        ).fetchone()[0]
+    return int(total), int(readers)
+
+
+@contextlib.contextmanager
+def flooding(url: str, seconds: int, cpu: int | None) -> Iterator[dict[str, object]]:
+    """A flood client (a subprocess, on wrk's CPU) sending FLOOD_RATE made-up User-Agents a
+    second to `url` for `seconds` (+1, to cover a wrk run started once it floods); what it
+    reports is filled in on leaving, after it has finished."""
+    command = [
+        sys.executable,
+        str(SERVE_SCRIPT),
+        "--flood-client",
+        url,
+        "--flood-seconds",
+        str(seconds + 1),
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=_pin_to(cpu))
+    report: dict[str, object] = {}
+    try:
+        _read_line(proc, READY_TIMEOUT)  # {"flooding": true}: the schedule has started
+        yield report
+        report.update(_read_line(proc, seconds + 30))
+        proc.wait(timeout=STOP_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def run_flood(
+    server_pid: int, url: str, seconds: int, connections: int, threads: int, cpu: int | None
+) -> FloodRun:
+    """The flood alone (its cost in server CPU), then wrk's readers for `seconds` under it."""
+    with flooding(url, min(seconds, 5), cpu) as alone:
+        before_alone = CpuSnapshot.take(server_pid)
+    after_alone = CpuSnapshot.take(server_pid)
+    with flooding(url, seconds, cpu) as done:
+        before = CpuSnapshot.take(server_pid)
+        readers = run_wrk(url, seconds, connections, threads, cpu)
+        after = CpuSnapshot.take(server_pid)
+    return FloodRun(
+        readers,
+        int(str(done["sent"])),
+        int(str(done["redirects"])),
+        int(str(done["others"])) + int(str(alone["others"])),
+        float(str(done["seconds"])),
+        _cpu_us_per_request(before, after, readers.requests),
+        other_cpu_load(before, after),
+        _cpu_us_per_request(before_alone, after_alone, int(str(alone["redirects"]))),
+        int(str(alone["redirects"])),
+    )
+
+
+def _cpu_us_per_request(before: CpuSnapshot, after: CpuSnapshot, requests: int) -> float | None:
+    if before.server is None or after.server is None or not requests:
+        return None
+    return (after.server - before.server) / requests * 1e6
 
 
 def bench_server(kind: str, args: argparse.Namespace) -> ServerRun:
@@ -417,27 +579,39 @@ def bench_server(kind: str, args: argparse.Namespace) -> ServerRun:
             before = CpuSnapshot.take(server.proc.pid)
             measured = run_wrk(server.url, args.duration, args.connections, args.threads, load_cpu)
             after = CpuSnapshot.take(server.proc.pid)
-        for result in (warm, measured):
+            flooded = None
+            if kind != "bare" and args.flood:
+                flooded = run_flood(
+                    server.proc.pid,
+                    server.url,
+                    args.duration,
+                    args.connections,
+                    args.threads,
+                    load_cpu,
+                )
+        wrk_results = [warm, measured] + ([flooded.readers] if flooded else [])
+        for result in wrk_results:
             if result.errors:
                 print(f"WARNING: {kind}: wrk saw {result.errors} errors", file=sys.stderr)
-        cpu_us = None
-        if before.server is not None and after.server is not None and measured.requests:
-            cpu_us = (after.server - before.server) / measured.requests * 1e6
+        if flooded is not None and flooded.others:
+            print(f"WARNING: {kind}: {flooded.others} flood requests got no 302", file=sys.stderr)
+        cpu_us = _cpu_us_per_request(before, after, measured.requests)
         run = ServerRun(
             kind,
             measured,
-            warm.requests + measured.requests,
-            WRK_RUNS,
+            sum(r.requests for r in wrk_results),
+            len(wrk_results),
             cpu_us,
             other_cpu_load(before, after),
+            flood=flooded,
         )
         if kind == "bare":
             return run
-        stored, human = count_clicks(workdir / DB_NAME)
+        stored, readers = count_clicks(workdir / DB_NAME)
         answered = server.stopped.get("answered")
         return replace(
             run,
-            clicks=ClickCount(stored, human, answered if isinstance(answered, int) else -1),
+            clicks=ClickCount(stored, readers, answered if isinstance(answered, int) else -1),
         )
 
 
@@ -445,11 +619,16 @@ def check_clicks(run: ServerRun, connections: int) -> bool:
     """Every redirect answered is stored exactly once, and the counts agree with wrk's."""
     assert run.clicks is not None
     c = run.clicks
-    print(f"clicks recorded: {c.stored} of {run.requests} requests")
+    flooded = run.flood.redirects + run.flood.alone_redirects if run.flood else 0
+    print(
+        f"clicks recorded: {c.stored} of {run.requests} requests"
+        + (f" and {flooded} flood requests" if run.flood else "")
+    )
     if c.answered < 0:
         print("WARNING: the suo server did not report how many redirects it answered")
         return False
-    unread = c.answered - run.requests
+    readers = c.answered - flooded
+    unread = readers - run.requests
     print(
         f"  the server answered {c.answered} redirects; wrk stops with up to one request per "
         f"connection in flight and does not count those ({unread:+d} here)"
@@ -464,8 +643,8 @@ def check_clicks(run: ServerRun, connections: int) -> bool:
             f"more than {connections * run.wrk_runs} in flight cannot be"
         )
         ok = False
-    if c.human != c.stored:
-        print(f"WARNING: only {c.human} of {c.stored} clicks were classified human")
+    if c.readers != readers:
+        print(f"WARNING: {c.readers} of wrk's {readers} readers were classified human in WeChat")
         ok = False
     return ok
 
@@ -522,11 +701,65 @@ def print_report(runs: list[ServerRun], args: argparse.Namespace) -> None:
         "CPU us/req: server process, its threads and child processes; other load: CPU (in "
         "cores) used by neither the server nor wrk during the measured run"
     )
+    if any(r.flood for r in runs):
+        print_flood_report(runs)
     busiest = max((r.other_cpu or 0.0) for r in runs)
     if busiest > NOISY_OTHER_LOAD:
         print(
             f"WARNING: other processes kept up to {busiest:.0%} of a core busy during a run; "
             "expect noise, rerun on a quiet machine"
+        )
+
+
+def print_flood_report(runs: list[ServerRun]) -> None:
+    """Ordinary readers under the flood against the same server's calm run just before."""
+    print()
+    print(
+        f"flood: {FLOOD_RATE:.0f} made-up User-Agents/s of {FLOOD_UA_CHARS:,} characters, each "
+        "never seen before, on the same link while wrk's readers measure again"
+    )
+    header = (
+        f"{'server':<8}{'calm req/s':>12}{'flood req/s':>13}{'calm p99':>10}{'flood p99':>11}"
+        f"{'CPU us/req':>12}{'flood CPU':>11}{'other load':>12}{'flood 302s/s':>14}"
+    )
+    print(header)
+    print("-" * len(header))
+    for run in runs:
+        f = run.flood
+        if f is None:
+            continue
+        print(
+            f"{run.kind:<8}{run.measured.requests_per_s:>12,.0f}{f.readers.requests_per_s:>13,.0f}"
+            f"{run.measured.p99_ms:>10.2f}{f.readers.p99_ms:>11.2f}"
+            f"{_cpu(run.cpu_us_per_request, '.1f'):>12}{_cpu(f.cpu_us_per_reader, '.1f'):>11}"
+            f"{_cpu(run.other_cpu, '.0%'):>5} /{_cpu(f.other_cpu, '.0%'):>5}"
+            f"{f.redirects / f.seconds:>14.0f}"
+        )
+    for kind in SERVERS[1:]:
+        mine = [r for r in runs if r.kind == kind and r.flood is not None]
+        if not mine:
+            continue
+        throughput = [r.flood.readers.requests_per_s / r.measured.requests_per_s for r in mine]
+        p99 = [r.flood.readers.p99_ms / r.measured.p99_ms for r in mine]
+        t, q = statistics.median(throughput), statistics.median(p99)
+        flood_us = [
+            r.flood.alone_us_per_request for r in mine if r.flood.alone_us_per_request is not None
+        ]
+        if flood_us:
+            each = statistics.median(flood_us)
+            print(
+                f"{kind}: the flood alone costs the server {each:.0f} us of CPU per request "
+                f"({', '.join(f'{x:.0f}' for x in flood_us)}), {FLOOD_RATE * each / 1e4:.1f}% "
+                f"of its core: on a core of its own, readers keep "
+                f"{1 - FLOOD_RATE * each / 1e6:.2f}x of their calm throughput"
+            )
+        verdict = "meets" if t >= FLOOD_THROUGHPUT_TARGET and q <= FLOOD_P99_TARGET else "BELOW"
+        rounds_t = ", ".join(f"{x:.2f}" for x in throughput)
+        rounds_q = ", ".join(f"{x:.2f}" for x in p99)
+        print(
+            f"{kind} under flood / calm: throughput {t:.2f}x ({rounds_t}; target >= "
+            f"{FLOOD_THROUGHPUT_TARGET}x), p99 {q:.2f}x ({rounds_q}; target <= "
+            f"{FLOOD_P99_TARGET}x): {verdict} the targets, median of rounds"
         )
 
 
@@ -543,10 +776,23 @@ def main(argv: list[str] | None = None) -> int:
         default=len(os.sched_getaffinity(0)) >= 2,
         help=f"server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU} (default with 2+ CPUs)",
     )
+    parser.add_argument(
+        "--flood",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"after each suo/rules run, measure again under {FLOOD_RATE:.0f} new 8 KB UAs/s",
+    )
     parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    parser.add_argument("--flood-client", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--flood-seconds", type=float, default=10.0, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.flood_client is not None:
+        _announce(flooding=True)
+        _announce(**asyncio.run(flood(args.flood_client, args.flood_seconds)))
+        return 0
 
     if args.serve is not None:
         # By hand (to profile, say): `--serve suo` prints the URL to load, stops on Ctrl-C.

@@ -96,6 +96,11 @@ _CATALOG: dict[str, dict[str, str]] = {
         "shortened: a short link would show it to everyone, and the form is a common disguise "
         "— it really opens {host}.",
     },
+    "rules_existing_link": {
+        "zh-CN": "这个网址已有短链接 {short}，它的规则不能在这里修改（这次没有改动）。",
+        "en": "This address already has a short link, {short}; its rules can't be changed "
+        "here (nothing was changed).",
+    },
     "shortened_from": {
         "zh-CN": "（你发的是「{written}」，已按上面的网址缩短）",
         "en": "(you wrote “{written}”; shortened as the address above)",

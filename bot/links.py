@@ -113,25 +113,11 @@ class Shortener:
             return False
         return _CODE_PATH.fullmatch(path[len(base_path) :]) is not None
 
-    async def shorten_in_group(
-        self,
-        group: Group,
-        sharer_id: int | None,
-        raw_url: str,
-        options: LinkOptions | None = None,
-        *,
-        admin_request: bool = False,
-        member_key: object = None,
-    ) -> ShortLink:
-        """The group's short link for `raw_url`, created on first use.
-
-        `options` (admins only, checked by the caller) set the link's own rules, also on a
-        link the group already has. Creating counts against the member's and the group's
-        rate limits; reusing does not. Payment codes are shortened only on an admin's
-        explicit request (`admin_request`, checked by the caller). `member_key` stands for
-        the sharer in the member's rate limit when there is no sharer (the web page's reader
-        address).
-        """
+    def admit(
+        self, group: Group, raw_url: str, *, admin_request: bool = False
+    ) -> tuple[str, tuple[Risk, ...]]:
+        """The URL as it will be stored and its risk labels, or the UserError saying why the
+        group may not point a link at it. One gate for short links and 活码 targets alike."""
         url = normalize_url(raw_url, max_length=self._config.max_url_length)
         if url_purpose(url) is Purpose.PAYMENT and not admin_request:
             raise UserError("url_payment", "url_payment")
@@ -144,10 +130,32 @@ class Shortener:
         if _SECRET_WEBHOOK.search(url):
             # A group robot's URL carries its key: shortening would publish the secret.
             raise UserError("url_secret", "url_secret")
-        blocked = self.blocked_domains(group)
-        refused, found = assess(url, blocked)
+        refused, found = assess(url, self.blocked_domains(group))
         if refused is not None:
             raise refused
+        return url, found
+
+    async def shorten_in_group(
+        self,
+        group: Group,
+        sharer_id: int | None,
+        raw_url: str,
+        options: LinkOptions | None = None,
+        *,
+        admin_request: bool = False,
+        member_key: object = None,
+        rules_on_existing: bool = True,
+    ) -> ShortLink:
+        """The group's short link for `raw_url`, created on first use.
+
+        `options` (admins only, checked by the caller) set the link's own rules, also on a
+        link the group already has. Creating counts against the member's and the group's
+        rate limits; reusing does not. Payment codes are shortened only on an admin's
+        explicit request (`admin_request`, checked by the caller). `member_key` stands for
+        the sharer in the member's rate limit when there is no sharer (the web page's reader
+        address). `rules_on_existing=False` refuses `options` for a link that already exists.
+        """
+        url, found = self.admit(group, raw_url, admin_request=admin_request)
         now = self._clock()
         existing = await self._store.link_for_url(group.id, url)
         if existing is not None:
@@ -162,6 +170,14 @@ class Shortener:
                 existing = replace(existing, rules=replace(existing.rules, expires_at=renewed))
                 await self._store.set_link_rules(existing.code, existing.rules)
                 self._on_rules_changed(existing.code)
+            if options is not None and options.set and not rules_on_existing:
+                # Someone else's link (the web page's readers share one group): its rules
+                # are not a stranger's to change.
+                raise UserError(
+                    "rules_existing_link",
+                    "rules_existing_link",
+                    short=self.short_url(existing.code),
+                )
             if options is not None and options.set:
                 rules = options.apply(existing.rules, now)
                 await self._store.set_link_rules(existing.code, rules)

@@ -24,7 +24,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from PIL import Image, ImageDraw
 from qrcode.image.pil import PilImage
 
-from bot.admission import assess
 from bot.chart import ChartFonts, PlacedText, draw_text
 from bot.clock import Clock, local_time
 from bot.context import Context
@@ -38,7 +37,7 @@ from bot.qr import decode_qr_codes, url_in_payload
 from bot.scheduler import DigestChannel, process_owner
 from bot.settings import parse_duration, parse_max
 from bot.storage import CodeTaken, LiveNameTaken, Store
-from bot.urls import host_of, link_in_argument, location_header, normalize_url
+from bot.urls import host_of, link_in_argument
 
 log = logging.getLogger(__name__)
 
@@ -526,19 +525,13 @@ class LiveReplies:
         raise UserError("live_no_qr", "live_no_qr")
 
     def _checked_target(self, ctx: Context, raw: str) -> str:
-        url = normalize_url(raw, max_length=self._shortener.max_url_length)
-        if url_purpose(url) is Purpose.PAYMENT:
-            raise UserError("url_payment", "url_payment")
         try:
-            location_header(url)
-        except ValueError as e:
-            raise UserError("url_invalid", "url_invalid") from e
-        if self._shortener.is_own_short_link(url):
-            # A live code pointing at one of our links could loop back to itself.
-            raise UserError("live_target_own", "live_target_own")
-        refused, _ = assess(url, self._shortener.blocked_domains(ctx.group))
-        if refused is not None:
-            raise refused
+            url, _ = self._shortener.admit(ctx.group, raw)
+        except UserError as e:
+            if e.code == "already_short":
+                # A live code pointing at one of our links could loop back to itself.
+                raise UserError("live_target_own", "live_target_own") from e
+            raise
         return url
 
 
@@ -648,7 +641,8 @@ class LiveWatch:
             if key in self._claimed:
                 continue
             if not await self._store.claim_live_reminder(*key, self.owner, now, _REMINDER_LEASE):
-                self._claimed.add(key)
+                # Sent or being sent elsewhere. Not remembered: a claim whose send fails is
+                # released, and then whoever checks next must try again.
                 continue
             text = reminder_text(live, reminder, group, f"{self._public_url}/{live.code}")
             try:

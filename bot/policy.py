@@ -29,7 +29,6 @@ PLATFORM_LABELS: dict[str, tuple[str, str]] = {
     "ios": ("iPhone/iPad 浏览器", "iPhone/iPad browsers"),
     "android": ("安卓浏览器", "Android browsers"),
     "desktop": ("电脑浏览器", "desktop browsers"),
-    "cli": ("命令行工具", "command-line tools"),
     "other": ("其他", "other apps"),
 }
 PLATFORMS = frozenset(PLATFORM_LABELS)

@@ -1,7 +1,8 @@
 """The redirector's aiohttp application: `GET /{code}` -> 302, plus QR images and health.
 
 The redirect path is a cache lookup and a queue append; storage work happens in the
-`ClickRecorder`, whose life is tied to the app's startup and cleanup.
+`ClickRecorder`, whose life is tied to the app's startup and cleanup. Only a link with rules
+needs the reader's class before answering; for the others the recorder classifies later.
 """
 
 from __future__ import annotations
@@ -158,9 +159,10 @@ class RedirectHandlers:
         """The answer for a link without an opens limit: the 302 or the page its rules call
         for."""
         user_agent = request.headers.get(hdrs.USER_AGENT, "")
-        kind = classify_user_agent(user_agent)
         policy = entry.policy
+        kind: tuple[ClickClass, str] | None = None  # a link without rules: the flush classifies
         if policy is not None:
+            kind = classify_user_agent(user_agent)
             klass, platform = kind
             now = self._now()
             outcome: Outcome | None
@@ -199,15 +201,14 @@ class RedirectHandlers:
         request: web.BaseRequest,
         code: str,
         entry: CachedLink,
-        kind: tuple[ClickClass, str],
+        kind: tuple[ClickClass, str] | None,
         user_agent: str,
     ) -> web.Response:
         """The 302, recording the click (HEAD is answered, never counted)."""
         if request.method == "GET":
             self.recorder.record(
                 code,
-                kind[0],
-                kind[1],
+                kind,
                 user_agent,
                 self.client_address.of(request),
                 request.headers.get(hdrs.REFERER, ""),
@@ -295,8 +296,7 @@ class RedirectHandlers:
         if request.method == "GET":
             self.recorder.record(
                 code,
-                kind[0],
-                kind[1],
+                kind,
                 user_agent,
                 self.client_address.of(request),
                 request.headers.get(hdrs.REFERER, ""),

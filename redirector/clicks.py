@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from bot.clock import Clock, epoch_seconds
 from bot.model import Click, ClickClass
 from bot.storage import Store
+from redirector.classify import classify_user_agent
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,12 @@ _STORE_ATTEMPTS = 3
 
 
 # What the redirect path hands over, held in memory only until the next flush: click id,
-# code, epoch ms, class, platform, User-Agent, IP, Referer. A plain tuple: it is built on the
-# hot path.
-Visit = tuple[int, str, int, ClickClass, str, str, str, str]
+# code, epoch ms, (class, platform) or None when the redirect did not need them, User-Agent,
+# IP, Referer. A plain tuple: it is built on the hot path.
+Visit = tuple[int, str, int, tuple[ClickClass, str] | None, str, str, str]
+# A User-Agent not seen before takes 0.1-0.3 ms to classify; the flush gives the event loop a
+# turn after this much of it, so redirects never wait behind a whole batch of new ones.
+_CLASSIFY_SLICE_SECONDS = 0.002
 _MS_PER_DAY = 86_400_000
 _new_click = tuple.__new__
 _EPOCH = date(1970, 1, 1)
@@ -133,17 +138,15 @@ class ClickRecorder:
     def record(
         self,
         code: str,
-        klass: ClickClass,
-        platform: str,
+        kind: tuple[ClickClass, str] | None,
         user_agent: str,
         ip: str,
         referrer: str,
     ) -> None:
-        """Called on the redirect path: O(1), no I/O."""
+        """Called on the redirect path: O(1), no I/O. `kind` is (class, platform) when the
+        redirect already classified the User-Agent; None leaves it to the flush."""
         ts_ms = int(self._epoch() * 1000)
-        self._pending.append(
-            (next(self._ids), code, ts_ms, klass, platform, user_agent, ip, referrer)
-        )
+        self._pending.append((next(self._ids), code, ts_ms, kind, user_agent, ip, referrer))
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
@@ -199,7 +202,15 @@ class ClickRecorder:
         visitors: dict[tuple[int, str, str], str] = {}
         clicks: list[Click] = []
         append = clicks.append
-        for visit_id, code, ts_ms, klass, platform, user_agent, ip, referrer in visits:
+        clock = time.perf_counter
+        turn_ends = clock() + _CLASSIFY_SLICE_SECONDS
+        for visit_id, code, ts_ms, kind, user_agent, ip, referrer in visits:
+            if kind is None:
+                kind = classify_user_agent(user_agent)
+                if clock() > turn_ends:
+                    await asyncio.sleep(0)
+                    turn_ends = clock() + _CLASSIFY_SLICE_SECONDS
+            klass, platform = kind
             day = ts_ms // _MS_PER_DAY
             key = (day, ip, user_agent)
             visitor = visitors.get(key)

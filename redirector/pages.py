@@ -77,14 +77,13 @@ _MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
     "live_empty": {
         "zh-CN": (
             "暂时无法加入",
-            "这个二维码暂时没有可用的入口（群已满或二维码已过期），管理员已收到提醒。"
+            "这个二维码暂时没有可用的入口（群已满或二维码已过期）。"
             "请联系群主或分享者获取新的入口，稍后再扫一次也可以。",
         ),
         "en": (
             "Can't join right now",
             "This code has no open way in at the moment (the group is full or its QR "
-            "expired), and its admins have been told. Please contact the group or whoever "
-            "shared it, or scan again later.",
+            "expired). Please contact the group or whoever shared it, or scan again later.",
         ),
     },
 }

@@ -226,7 +226,6 @@ class Visitor:
     group: Group
     sharer_id: int | None  # the member of a chat group; None on the `web` group
     may_set_rules: bool  # the `web` group's readers own their links; a chat's admins only
-    admin_request: bool
     group_token: str  # the `?g=` token, carried by the forms; "" on the `web` group
     address: str
 
@@ -376,14 +375,13 @@ class WebPage:
                 group,
                 granted.member_id,
                 may_set_rules=granted.is_admin,
-                admin_request=granted.is_admin,
                 group_token=token,
                 address=address,
             )
         if self._config.access_token and not self._has_access(request):
             return self._message(403, lang, "private_title", "private")
         group = await self._web_group(lang)
-        return Visitor(lang, group, None, True, False, "", address)
+        return Visitor(lang, group, None, True, "", address)
 
     async def _group_of(self, granted: WebPass | None) -> Group | None:
         if granted is None:
@@ -426,8 +424,10 @@ class WebPage:
                 visitor.sharer_id,
                 _url_in(chosen.url),
                 options,
-                admin_request=visitor.admin_request,
                 member_key=(WEB_PLATFORM, visitor.address),
+                # A page (or a copied /web link) is not an admin's explicit /short in chat:
+                # no payment codes, and no changing the rules of a link someone already has.
+                rules_on_existing=False,
             )
         except UserError as e:
             message = translate(visitor.lang, e.message_key, **e.params)

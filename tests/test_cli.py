@@ -24,7 +24,11 @@ from bot.qr import render_qr_png
 from tests.conftest import free_port, process_config
 from tests.test_qr import one_bit_png
 
-CURL_UA = "curl/8.5.0"
+# README's curl line sends a browser's User-Agent: curl's own is a bot's, not a reader's.
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
 
 
 @pytest.fixture
@@ -223,7 +227,8 @@ def test_console_qr_images_of_different_texts_are_different_files(
 
 
 def test_readme_walkthrough_shorten_click_stats(cfg: Path) -> None:
-    """suo redirector + suo shorten + one click with curl's UA -> suo stats shows 1 human click."""
+    """suo redirector + suo shorten + one click with a browser's UA -> suo stats shows 1 human
+    click."""
     short = json.loads(suo(cfg, "shorten", "https://example.com/readme", "--json").stdout)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen(
@@ -259,7 +264,7 @@ async def click_once(url: str) -> tuple[int, str]:
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.05)
         async with session.get(
-            url, headers={"User-Agent": CURL_UA}, allow_redirects=False
+            url, headers={"User-Agent": BROWSER_UA}, allow_redirects=False
         ) as resp:
             return resp.status, resp.headers["Location"]
 

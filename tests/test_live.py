@@ -214,6 +214,30 @@ async def test_concurrent_scans_never_overfill_a_target(
     assert locations.count("https://example.com/group2") == 20
 
 
+async def test_two_processes_claiming_at_once_never_overfill_a_target(
+    suo: Suo, config: Config, clock: FakeClock
+) -> None:
+    """Two stores (two connections, as two redirector processes have) claim together: the
+    claim must be atomic in the database, not only behind one store's lock."""
+    code = await create(suo, "club https://example.com/group1 cap=10")
+    await say(suo, admin("/live add club https://example.com/group2 cap=10"))
+    other = await open_store(config.storage.url)
+    try:
+        claims = await asyncio.gather(
+            *(
+                store.claim_live_target(code, clock())
+                for _ in range(12)
+                for store in (suo.store, other)
+            )
+        )
+    finally:
+        await other.close()
+    urls = [claim.url if claim is not None else None for claim in claims]
+    assert urls.count("https://example.com/group1") == 10
+    assert urls.count("https://example.com/group2") == 10
+    assert urls.count(None) == 4
+
+
 async def test_scans_move_on_when_a_target_expires(
     suo: Suo, clock: FakeClock, http: aiohttp.ClientSession
 ) -> None:
@@ -282,6 +306,13 @@ async def test_a_photo_without_a_qr_or_a_target_of_ours_is_refused(suo: Suo) -> 
     own = await say(suo, admin("/live set club https://suo.test/AbCdEfG"))
     assert "不能指向本服务的短链接" in own.text
     assert "请给出目标网址" in (await say(suo, admin("/live set club"))).text
+    # The same gate as short links: a group robot's key is never published as a target.
+    hook = (
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+    )
+    refused = await say(suo, admin(f"/live set club {hook}"))
+    assert "693a91f6" not in refused.text
+    assert "693a91f6" not in (await say(suo, group_message("/live show club"))).text
 
 
 async def test_a_deleted_live_code_says_it_was_removed(

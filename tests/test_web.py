@@ -420,3 +420,32 @@ def test_web_config_keys_parse_and_bad_values_name_their_key() -> None:
         parse_config({"web": {"max_upload_mb": 50}}, env={})
     with pytest.raises(ConfigError, match=r"web\.enabled"):
         parse_config({"web": {"enabled": "yes"}}, env={})
+
+
+async def test_a_stranger_cannot_change_the_rules_of_a_link_someone_made(suo: Suo) -> None:
+    """The web group is shared by every reader: posting the same URL with rules must not use
+    up, expire or restrict the link another reader already handed out."""
+    async with browsing(suo) as first:
+        status, html = await first.shorten(TARGET)
+        assert status == 200
+        code = code_in(html)
+    async with browsing(suo) as stranger:
+        status, html = await stranger.shorten(TARGET, max="1", expires="1h")
+        assert status == 400
+        assert f"https://suo.test/{code}" in visible_error(html)
+        assert "不能在这里修改" in visible_error(html)
+    link = await suo.store.get_link(code)
+    assert link is not None
+    assert (link.rules.max_clicks, link.rules.expires_at) == (None, None)
+
+
+async def test_an_admins_web_link_shortens_no_payment_code(suo: Suo) -> None:
+    """A /web link is posted in the thread where anyone can copy it: it is not an admin's
+    explicit /short, so payment codes stay refused on the page."""
+    boss_page = await web_link(suo, admin("/web"))
+    async with browsing(suo) as browser:
+        status, html = await browser.shorten(
+            "https://qr.alipay.com/fkx17948xygdlqbuxvzlye4", boss_page
+        )
+    assert status == 400 and "收款码" in visible_error(html)
+    assert not SHORT.search(html)

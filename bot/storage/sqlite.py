@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -247,6 +248,9 @@ _CLICKS_BUSY_MS = 20
 _CHECKPOINT_EVERY_BATCHES = 25
 
 
+_MIGRATION_WAIT_SECONDS = 600.0
+
+
 async def _enable_wal(db: aiosqlite.Connection) -> None:
     """Switch the file to WAL. Turning a file that is still in rollback mode over takes an
     exclusive lock and SQLite does not wait for it (no busy handler): when another process is
@@ -406,7 +410,7 @@ class SqliteStore:
         reads the version again first: processes starting together on an old file take
         turns, and the second finds the work done instead of repeating it."""
         while True:
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._begin_migration()
             try:
                 async with self._db.execute("PRAGMA user_version") as cur:
                     row = await cur.fetchone()
@@ -422,6 +426,19 @@ class SqliteStore:
                 await self._db.execute("ROLLBACK")
                 raise
             log.info("sqlite schema migrated to version %d", version + 1)
+
+    async def _begin_migration(self) -> None:
+        """BEGIN IMMEDIATE, waiting as long as another process's migration may take (a table
+        rebuild on millions of rows outlasts the 5 s busy timeout): up to 10 minutes."""
+        deadline = time.monotonic() + _MIGRATION_WAIT_SECONDS
+        while True:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                log.info("sqlite: another process is migrating; waiting")
 
     async def close(self) -> None:
         self._clicks_db.close()
