@@ -381,18 +381,6 @@ _CATALOG: dict[str, dict[str, str]] = {
             "name. The link works until {expires}; please don't share it outside the group."
         ),
     },
-    "web_link_admin": {
-        "zh-CN": (
-            "🌐 在网页上生成本群的短链接、识别二维码（管理员：可设置单个链接的规则）：\n{url}\n"
-            "在这里生成的链接属于本群，记在你名下。链接有效期至 {expires}；请勿转发。"
-        ),
-        "en": (
-            "🌐 Make this group's short links and read QR photos on the web (as an admin: "
-            "with one link's rules):\n{url}\n"
-            "Links made there belong to this group and are shared in your name. The link works "
-            "until {expires}; please don't share it."
-        ),
-    },
     "web_no_secret": {
         "zh-CN": (
             "网页版还不能关联本群：请运营者在配置文件中设置 server.secret（或环境变量 "

@@ -132,7 +132,9 @@ class WebReplies:
         if not self._links.enabled:
             return [Reply(ctx.t("web_no_secret"))]
         now = self._clock()
-        url = self._links.url_for(ctx.group.id, ctx.sharer_id, ctx.is_admin, now)
+        # The reply is seen by the whole chat and the link can be copied: it grants a member's
+        # rights only, never an admin's (admins set one link's rules with /short in chat).
+        url = self._links.url_for(ctx.group.id, ctx.sharer_id, False, now)
         expires = datetime.fromtimestamp(self._links.expires_at(now), UTC)
         log.info(
             "web link issued platform=%s chat=%s group=%d admin=%s",
@@ -141,5 +143,4 @@ class WebReplies:
             ctx.group.id,
             ctx.is_admin,
         )
-        key = "web_link_admin" if ctx.is_admin else "web_link"
-        return [Reply(ctx.t(key, url=url, expires=local_time(expires, ctx.group.tz)))]
+        return [Reply(ctx.t("web_link", url=url, expires=local_time(expires, ctx.group.tz)))]
