@@ -6,12 +6,7 @@ redirector's `/dashboard/{token}` page (redirector/dashboard.py) shows what the 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock, local_time
@@ -20,86 +15,41 @@ from bot.errors import UserError
 from bot.model import Period, Reply
 from bot.stats import parse_period
 from bot.storage import Store
+from bot.tokens import SignedTokens
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VALIDITY = timedelta(days=7)
-TOKEN_VERSION = 1
-# Version and purpose are signed with the group and expiry: a token for something else signed
-# with the same secret can never pass as a dashboard token, and a new format can coexist.
-_PAYLOAD = re.compile(
-    rb"(?P<version>[0-9]{1,3}):dashboard:(?P<group>[0-9]{1,18}):(?P<exp>[0-9]{1,12})"
-)
-_B64URL = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_MAX_TOKEN = 300  # well above a real token (~85 characters): longer is refused unread
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes | None:
-    """Only the canonical unpadded base64url form of some bytes, else None."""
-    if _B64URL.fullmatch(text) is None:
-        return None
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    # Unused trailing bits could spell the same bytes another way; only one spelling is valid.
-    return data if _b64encode(data) == text else None
 
 
 class DashboardLinks:
-    """Tokens `base64url(payload).base64url(HMAC-SHA256(secret, payload))` naming a group and
-    an expiry; no secret, no tokens (neither made nor accepted)."""
+    """Signed links naming a group, valid for `valid_for` (`bot.tokens`); no secret, no
+    tokens (neither made nor accepted)."""
 
     def __init__(
         self, secret: str, public_url: str, *, valid_for: timedelta = DEFAULT_VALIDITY
     ) -> None:
-        self._key = secret.encode("utf-8")
+        self._tokens = SignedTokens(secret, "dashboard", 1, valid_for)
         self.public_url = public_url.rstrip("/")
-        self.valid_for = valid_for
 
     def __repr__(self) -> str:
         return f"DashboardLinks(public_url={self.public_url!r}, enabled={self.enabled})"
 
     @property
     def enabled(self) -> bool:
-        return bool(self._key)
-
-    def _signature(self, payload: bytes) -> str:
-        return _b64encode(hmac.new(self._key, payload, hashlib.sha256).digest())
+        return self._tokens.enabled
 
     def expires_at(self, now: datetime) -> int:
         """Epoch seconds when a token made at `now` stops working."""
-        return int(now.timestamp() + self.valid_for.total_seconds())
+        return self._tokens.expires_at(now)
 
     def sign(self, group_id: int, now: datetime) -> str:
-        if not self.enabled:
-            raise ValueError("dashboard links need server.secret (SUO_SECRET) to be set")
-        if group_id < 0:
-            raise ValueError("group ids are not negative")
-        payload = f"{TOKEN_VERSION}:dashboard:{group_id}:{self.expires_at(now)}".encode("ascii")
-        return f"{_b64encode(payload)}.{self._signature(payload)}"
+        return self._tokens.sign([group_id], now)
 
     def verify(self, token: str, now: datetime) -> int | None:
         """The group id a genuine, unexpired token names; None for anything else."""
-        if not self.enabled or len(token) > _MAX_TOKEN:
-            return None
-        encoded, dot, signature = token.partition(".")
-        payload = _b64decode(encoded) if dot else None
-        if payload is None or _B64URL.fullmatch(signature) is None:
-            return None
-        # The signature is checked before anything in the payload is believed.
-        if not hmac.compare_digest(self._signature(payload), signature):
-            return None
-        fields = _PAYLOAD.fullmatch(payload)
-        if fields is None or int(fields["version"]) != TOKEN_VERSION:
-            return None
-        if now.timestamp() >= int(fields["exp"]):
-            return None
-        return int(fields["group"])
+        verified = self._tokens.verify(token, now)
+        return None if verified is None else verified[0][0]
 
     def url_for(self, group_id: int, now: datetime) -> str:
         return f"{self.public_url}/dashboard/{self.sign(group_id, now)}"
