@@ -31,7 +31,7 @@ from bot.errors import UserError
 from bot.i18n import translate
 from bot.links import Shortener, new_code
 from bot.model import Group, LiveCode, LiveTarget, Reply, ReplyImage
-from bot.photos import MAX_IMAGE_BYTES
+from bot.photos import MAX_IMAGE_BYTES, load_chat_image
 from bot.purposes import Purpose, url_purpose
 from bot.qr import decode_qr_codes, url_in_payload
 from bot.scheduler import DigestChannel, process_owner
@@ -502,21 +502,7 @@ class LiveReplies:
         return self._checked_target(ctx, raw)
 
     async def _url_in_photo(self, ctx: Context) -> str:
-        image = ctx.message.images[0]
-        if image.size is not None and image.size > MAX_IMAGE_BYTES:
-            raise UserError("image_too_large", "image_too_large", limit_mb=20)
-        try:
-            data = await image.load()
-        except UserError:
-            raise
-        except Exception as e:
-            log.warning(
-                "image download failed platform=%s chat=%s: %s",
-                ctx.group.platform,
-                ctx.group.chat_id,
-                type(e).__name__,
-            )
-            raise UserError("image_unavailable", "image_unavailable") from e
+        data = await load_chat_image(ctx, ctx.message.images[0])
         codes = await asyncio.to_thread(decode_qr_codes, data, max_bytes=MAX_IMAGE_BYTES)
         for code in codes:
             url = url_in_payload(code.text, code.kind)

@@ -23,6 +23,26 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 _MAX_SHOWN_TEXT = 300
 
 
+async def load_chat_image(ctx: Context, image: ImageSource) -> bytes:
+    """A member's image as bytes: its size checked before anything is fetched, a failed
+    download logged and answered as a UserError."""
+    if image.size is not None and image.size > MAX_IMAGE_BYTES:
+        raise UserError("image_too_large", "image_too_large", limit_mb=20)
+    try:
+        return await image.load()
+    except UserError:
+        raise
+    except Exception as e:
+        log.warning(
+            "image download failed platform=%s chat=%s image=%s: %s",
+            ctx.group.platform,
+            ctx.group.chat_id,
+            image.name,
+            type(e).__name__,
+        )
+        raise UserError("image_unavailable", "image_unavailable") from e
+
+
 class PhotoReplies:
     def __init__(self, shortener: Shortener) -> None:
         self._shortener = shortener
@@ -44,21 +64,7 @@ class PhotoReplies:
         return replies
 
     async def _reply_to_image(self, ctx: Context, image: ImageSource) -> Reply:
-        if image.size is not None and image.size > MAX_IMAGE_BYTES:
-            raise UserError("image_too_large", "image_too_large", limit_mb=20)
-        try:
-            data = await image.load()
-        except UserError:
-            raise
-        except Exception as e:
-            log.warning(
-                "image download failed platform=%s chat=%s image=%s: %s",
-                ctx.group.platform,
-                ctx.group.chat_id,
-                image.name,
-                type(e).__name__,
-            )
-            raise UserError("image_unavailable", "image_unavailable") from e
+        data = await load_chat_image(ctx, image)
         codes = await scan_image(self._shortener, ctx.group, ctx.sharer_id, data)
         if not codes:
             return Reply(ctx.t("qr_none_found"))
