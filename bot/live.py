@@ -343,21 +343,29 @@ class LiveReplies:
         short_url = self._shortener.short_url(live.code)
         lines = [ctx.t("live_created", name=name, short=short_url)]
         if target is not None:
-            added = await self._store.add_live_target(
-                live.code,
-                target,
-                options.cap,
-                self._expiry(target, options, now),
-                ctx.sharer_id,
-                now,
-                current=True,
-            )
+            added = await self._store_target(ctx, live, target, options, now, current=True)
             lines.append(self._target_line(ctx, added))
         else:
             lines.append(ctx.t("live_no_target_yet", name=name))
         poster = await asyncio.to_thread(render_live_poster, short_url, name, self._fonts)
         image = ReplyImage(png=poster, filename=f"live-{live.code}.png", alt=f"{name} {short_url}")
         return [Reply("\n".join(lines), images=(image,))]
+
+    async def _store_target(
+        self,
+        ctx: Context,
+        live: LiveCode,
+        target: str,
+        options: TargetOptions,
+        now: datetime,
+        *,
+        current: bool,
+    ) -> LiveTarget:
+        """Add `target` to the pool with its cap and expiry (a WeChat group QR's default)."""
+        expires_at = self._expiry(target, options, now)
+        return await self._store.add_live_target(
+            live.code, target, options.cap, expires_at, ctx.sharer_id, now, current=current
+        )
 
     async def _add_target(
         self, ctx: Context, live: LiveCode, rest: list[str], *, current: bool
@@ -366,15 +374,7 @@ class LiveReplies:
         target = await self._target_url(ctx, words, required=True)
         assert target is not None  # noqa: S101 - required
         now = self._clock()
-        added = await self._store.add_live_target(
-            live.code,
-            target,
-            options.cap,
-            self._expiry(target, options, now),
-            ctx.sharer_id,
-            now,
-            current=current,
-        )
+        added = await self._store_target(ctx, live, target, options, now, current=current)
         self._on_changed(live.code)
         log.info(
             "live target %s platform=%s chat=%s code=%s target=%d",

@@ -205,6 +205,17 @@ class RedirectHandlers:
         user_agent: str,
     ) -> web.Response:
         """The 302, recording the click (HEAD is answered, never counted)."""
+        self._record(request, code, kind, user_agent)
+        return web.Response(status=302, headers=entry.headers)
+
+    def _record(
+        self,
+        request: web.BaseRequest,
+        code: str,
+        kind: tuple[ClickClass, str] | None,
+        user_agent: str,
+    ) -> None:
+        """Record the click a GET makes (HEAD is answered, never counted)."""
         if request.method == "GET":
             self.recorder.record(
                 code,
@@ -213,7 +224,6 @@ class RedirectHandlers:
                 self.client_address.of(request),
                 request.headers.get(hdrs.REFERER, ""),
             )
-        return web.Response(status=302, headers=entry.headers)
 
     async def _within_max(
         self, code: str, max_clicks: int, counted: bool, klass: ClickClass
@@ -293,14 +303,7 @@ class RedirectHandlers:
             if len(self._live_qr) >= _LIVE_QR_CACHE_MAX:
                 self._live_qr.clear()
             self._live_qr[target_url] = data_uri
-        if request.method == "GET":
-            self.recorder.record(
-                code,
-                kind,
-                user_agent,
-                self.client_address.of(request),
-                request.headers.get(hdrs.REFERER, ""),
-            )
+        self._record(request, code, kind, user_agent)
         html = render_live_qr(
             qr_data_uri=data_uri,
             short_url=self.short_url(code),
