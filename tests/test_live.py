@@ -43,18 +43,9 @@ from tests.conftest import (
 from tests.fake_telegram import FakeBotApi
 from tests.fake_wecom import FakeWeCom
 from tests.telegram_builders import DEFAULT_CHAT_ID, group_photo_update, group_text_update
+from tests.test_redirector import CHROME_ANDROID, TELEGRAM_PREVIEW, WECHAT_IOS
 
 SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
-CHROME_ANDROID = (
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Mobile Safari/537.36"
-)
-WECHAT_IOS = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003129) NetType/WIFI "
-    "Language/zh_CN"
-)
-TELEGRAM_PREVIEW = "TelegramBot (like TwitterBot)"
 GROUP_QR = "https://weixin.qq.com/g/AQYAAFxyz0123456789abcdEFGH"
 
 
