@@ -22,12 +22,11 @@ DEFAULT_VALIDITY = timedelta(days=1)
 
 @dataclass(frozen=True, slots=True)
 class WebPass:
-    """What a genuine web token vouches for: a member of a group, admin or not when it was
-    issued, until `expires_at` (epoch seconds)."""
+    """What a genuine web token vouches for: a member of a group, until `expires_at` (epoch
+    seconds). Never an admin: the link is posted where the whole chat can copy it."""
 
     group_id: int
     member_id: int
-    is_admin: bool
     expires_at: int
 
 
@@ -38,7 +37,7 @@ class WebLinks:
     def __init__(
         self, secret: str, public_url: str, *, valid_for: timedelta = DEFAULT_VALIDITY
     ) -> None:
-        self._tokens = SignedTokens(secret, "web", 3, valid_for)
+        self._tokens = SignedTokens(secret, "web", 2, valid_for)
         self.public_url = public_url.rstrip("/")
 
     def __repr__(self) -> str:
@@ -51,19 +50,19 @@ class WebLinks:
     def expires_at(self, now: datetime) -> int:
         return self._tokens.expires_at(now)
 
-    def sign(self, group_id: int, member_id: int, is_admin: bool, now: datetime) -> str:
-        return self._tokens.sign([group_id, member_id, int(is_admin)], now)
+    def sign(self, group_id: int, member_id: int, now: datetime) -> str:
+        return self._tokens.sign([group_id, member_id], now)
 
     def verify(self, token: str, now: datetime) -> WebPass | None:
         """What a genuine, unexpired token names; None for anything else."""
         verified = self._tokens.verify(token, now)
         if verified is None:
             return None
-        (group_id, member_id, admin), expires_at = verified
-        return WebPass(group_id, member_id, admin == 1, expires_at)
+        (group_id, member_id), expires_at = verified
+        return WebPass(group_id, member_id, expires_at)
 
-    def url_for(self, group_id: int, member_id: int, is_admin: bool, now: datetime) -> str:
-        return f"{self.public_url}/?g={self.sign(group_id, member_id, is_admin, now)}"
+    def url_for(self, group_id: int, member_id: int, now: datetime) -> str:
+        return f"{self.public_url}/?g={self.sign(group_id, member_id, now)}"
 
 
 class WebReplies:
@@ -82,13 +81,12 @@ class WebReplies:
         now = self._clock()
         # The reply is seen by the whole chat and the link can be copied: it grants a member's
         # rights only, never an admin's (admins set one link's rules with /short in chat).
-        url = self._links.url_for(ctx.group.id, ctx.sharer_id, False, now)
+        url = self._links.url_for(ctx.group.id, ctx.sharer_id, now)
         expires = datetime.fromtimestamp(self._links.expires_at(now), UTC)
         log.info(
-            "web link issued platform=%s chat=%s group=%d admin=%s",
+            "web link issued platform=%s chat=%s group=%d",
             ctx.message.platform,
             ctx.message.chat_id,
             ctx.group.id,
-            ctx.is_admin,
         )
         return [Reply(ctx.t("web_link", url=url, expires=local_time(expires, ctx.group.tz)))]

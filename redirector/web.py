@@ -374,7 +374,7 @@ class WebPage:
                 lang,
                 group,
                 granted.member_id,
-                may_set_rules=granted.is_admin,
+                may_set_rules=False,  # a copied link is not an admin's /short (bot/web.py)
                 group_token=token,
                 address=address,
             )
