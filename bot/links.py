@@ -16,11 +16,12 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from urllib.parse import SplitResult, urlsplit
 
-from bot.admission import CreationLimiter, Risk, assess, risk_label
+from bot.admission import Risk, assess, risk_label
 from bot.clock import Clock
 from bot.config import LinksConfig
 from bot.context import Context
 from bot.errors import UserError
+from bot.limits import CreationLimiter
 from bot.model import Group, Link, LinkRules, Reply, ReplyImage
 from bot.purposes import Purpose, url_purpose
 from bot.qr import render_qr_png

@@ -20,11 +20,12 @@ from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.typedefs import Middleware
 from multidict import MultiDictProxy
 
-from bot.admission import CreationLimiter, risk_label
+from bot.admission import risk_label
 from bot.clock import Clock
 from bot.config import Config
 from bot.errors import UserError
 from bot.i18n import translate
+from bot.limits import CreationLimiter
 from bot.links import Shortener, ShortLink
 from bot.model import Group
 from bot.photos import ScannedCode, scan_image
