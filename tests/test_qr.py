@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import qr
 from bot.errors import UserError
 from bot.qr import (
     DecodedCode,
     classify_payload,
     decode_qr_codes,
+    fallback_available,
     render_qr_png,
     url_in_payload,
+    zbar,
 )
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -365,13 +366,13 @@ def test_limits_are_configurable() -> None:
 def test_decoding_works_without_pyzbar(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyzbar", None)
     monkeypatch.setitem(sys.modules, "pyzbar.pyzbar", None)
-    qr._zbar_decoder.cache_clear()
+    zbar.zbar_decoder.cache_clear()
     try:
-        assert not qr.fallback_available()
+        assert not fallback_available()
         assert texts_of(decode_qr_codes(render_qr_png("no zbar"))) == ["no zbar"]
         assert decode_qr_codes(encoded(Image.new("L", (200, 200), 255))) == []
     finally:
-        qr._zbar_decoder.cache_clear()
+        zbar.zbar_decoder.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -390,7 +391,7 @@ def test_decoding_works_without_pyzbar(monkeypatch: pytest.MonkeyPatch) -> None:
     ids=["ascii-url", "ascii-bookmark", "gbk-as-big5", "gbk-as-sjis", "utf8-cjk", "invalid-utf8"],
 )
 def test_pyzbar_text_is_trusted_only_when_unambiguous(zbar_output: bytes, trusted: bool) -> None:
-    text = qr._trusted_zbar_text(zbar_output)
+    text = zbar.trusted_zbar_text(zbar_output)
 
     assert (text is not None) is trusted
     if trusted:
@@ -398,12 +399,14 @@ def test_pyzbar_text_is_trusted_only_when_unambiguous(zbar_output: bytes, truste
 
 
 def test_pyzbar_fallback_reads_a_code_when_available() -> None:
-    decode = qr._zbar_decoder()
+    decode = zbar.zbar_decoder()
     if decode is None:
         pytest.skip("pyzbar or libzbar is not installed here")
     grey = qr_image("https://suo.run/zbar")
 
-    assert [found.text for found in qr._decode_with_zbar(grey, decode)] == ["https://suo.run/zbar"]
+    assert [found.text for found in zbar.decode_with_zbar(grey, decode)] == [
+        "https://suo.run/zbar"
+    ]
 
 
 @pytest.mark.parametrize(
