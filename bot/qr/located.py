@@ -17,14 +17,6 @@ class Found:
     quad: Quad
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A QR code zxing-cpp located but could not read (usually a checksum failure)."""
-
-    quad: Quad
-    modules: int  # symbol width in modules (21 for version 1)
-
-
 def merge(found: list[Found], more: list[Found]) -> list[Found]:
     """`found` followed by the codes of `more` whose text it does not hold yet."""
     texts = {f.text for f in found}
@@ -34,6 +26,14 @@ def merge(found: list[Found], more: list[Found]) -> list[Found]:
             texts.add(f.text)
             merged.append(f)
     return merged
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A QR code zxing-cpp located but could not read (usually a checksum failure)."""
+
+    quad: Quad
+    modules: int  # symbol width in modules (21 for version 1)
 
 
 def centre(quad: Quad) -> Point:
