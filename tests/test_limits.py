@@ -154,3 +154,18 @@ def test_a_clock_going_back_never_asks_for_more_than_the_window() -> None:
 def test_limiter_rejects_meaningless_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be"):
         CreationLimiter(FakeClock(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_burst_spends_the_whole_window() -> None:
+    # The promise is N per window, not N at once and then a steady drip: a leaky bucket of N
+    # draining N per window (aiolimiter's AsyncLimiter) would admit one more every 20 s here.
+    clock = FakeClock()
+    limiter = _limiter(clock)  # 3 a minute
+    for _ in range(3):
+        assert limiter.check("g", "alice") is None
+    clock.advance(20)
+    assert limiter.check("g", "alice") == Refused("member", 40)
+    clock.advance(20)
+    assert limiter.check("g", "alice") == Refused("member", 20)
+    clock.advance(20)
+    assert limiter.check("g", "alice") is None
