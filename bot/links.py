@@ -25,7 +25,7 @@ from bot.model import Group, Link, LinkRules, Reply, ReplyImage
 from bot.purposes import Purpose, url_purpose
 from bot.qr import render_qr_png
 from bot.settings import LinkOptions, describe_rules, parse_link_options
-from bot.storage import CodeTaken, Store
+from bot.storage import CodeTaken, Links
 from bot.urls import host_of, link_in_argument, location_header, normalize_url
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def new_code(length: int) -> str:
 class Shortener:
     def __init__(
         self,
-        store: Store,
+        store: Links,
         config: LinksConfig,
         public_url: str,
         clock: Clock,
