@@ -1,4 +1,4 @@
-"""SQLite engine of the `Store` port (aiosqlite, WAL): the embedded single-box default.
+"""SQLite engine of every storage port (aiosqlite, WAL): the embedded single-box default.
 
 Schema changes are numbered migrations applied in order and recorded in PRAGMA user_version.
 """
@@ -374,6 +374,8 @@ def _live_target(row: sqlite3.Row) -> LiveTarget:
 
 
 class SqliteStore:
+    """A `Store`: every port in `bot.storage` over one SQLite file."""
+
     def __init__(self, db: aiosqlite.Connection, clicks_db: sqlite3.Connection) -> None:
         self._db = db
         # Clicks are written on the event loop through their own plain connection. Measured
@@ -930,16 +932,21 @@ class SqliteStore:
     async def add_group_admin(
         self, group_id: int, platform: str, user_id: str, added_by: int | None, at: datetime
     ) -> None:
-        await self._one(
-            "INSERT INTO users (platform, user_id, display_name) VALUES (?, ?, ?) "
-            "ON CONFLICT (platform, user_id) DO NOTHING",
-            (platform, user_id, user_id),
-        )
-        await self._one(
-            "INSERT INTO group_admins (group_id, user_id, added_by, added_at) "
-            "SELECT ?, id, ?, ? FROM users WHERE platform = ? AND user_id = ? "
-            "ON CONFLICT DO NOTHING",
-            (group_id, added_by, at.isoformat(), platform, user_id),
+        # One transaction: the member and their admin row are stored together or not at all.
+        await self._transaction(
+            [
+                (
+                    "INSERT INTO users (platform, user_id, display_name) VALUES (?, ?, ?) "
+                    "ON CONFLICT (platform, user_id) DO NOTHING",
+                    (platform, user_id, user_id),
+                ),
+                (
+                    "INSERT INTO group_admins (group_id, user_id, added_by, added_at) "
+                    "SELECT ?, id, ?, ? FROM users WHERE platform = ? AND user_id = ? "
+                    "ON CONFLICT DO NOTHING",
+                    (group_id, added_by, at.isoformat(), platform, user_id),
+                ),
+            ]
         )
 
     async def is_group_admin(self, group_id: int, user_row_id: int) -> bool:
