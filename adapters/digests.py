@@ -16,9 +16,9 @@ from telegram.error import Forbidden
 
 from adapters.telegram import TelegramAdapter, fits_caption
 from adapters.wecom_webhook import WeComGroupPusher
+from bot.bindings import GroupRobots
 from bot.model import Group, ReplyImage
 from bot.scheduler import NoChannel, Send
-from bot.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,12 @@ def plain_markdown(text: str) -> str:
 class WeComDigests:
     """Through the group robot bound with `bind`; an unbound group gets nothing."""
 
-    def __init__(self, store: Store, pusher: WeComGroupPusher) -> None:
-        self._store = store
+    def __init__(self, robots: GroupRobots, pusher: WeComGroupPusher) -> None:
+        self._robots = robots
         self._pusher = pusher
 
     async def reaches(self, group: Group) -> bool:
-        binding = await self._store.webhook_for(group.id)
-        return binding is not None and binding.invalid_since is None
+        return await self._robots.webhook_key(group.id) is not None
 
     def sends(self, group: Group, text: str, chart: bytes | None) -> Sequence[Send]:
         """The markdown, then the chart: two sends, so a retry repeats only what failed."""

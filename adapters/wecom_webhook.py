@@ -17,8 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.clock import Clock
-from bot.storage import Store
+from bot.bindings import GroupRobots
 
 log = logging.getLogger(__name__)
 
@@ -118,25 +117,24 @@ class WeComWebhook:
 class WeComGroupPusher:
     """Posts to a group through its bound robot; a dead key is marked for the admins."""
 
-    def __init__(self, store: Store, webhook: WeComWebhook, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, robots: GroupRobots, webhook: WeComWebhook) -> None:
+        self._robots = robots
         self._webhook = webhook
-        self._clock = clock
 
     async def push(self, group_id: int, markdown: str, images: Sequence[bytes] = ()) -> bool:
         """True when sent; False when the group has no working robot (nothing to retry).
 
         An empty `markdown` sends only the images (so a retried image repeats no text)."""
-        binding = await self._store.webhook_for(group_id)
-        if binding is None or binding.invalid_since is not None:
+        key = await self._robots.webhook_key(group_id)
+        if key is None:
             return False
         try:
             if markdown:
-                await self._webhook.send_markdown(binding.webhook_key, markdown)
+                await self._webhook.send_markdown(key, markdown)
             for png in images:
-                await self._webhook.send_image(binding.webhook_key, png)
+                await self._webhook.send_image(key, png)
         except InvalidWebhookKey:
-            await self._store.mark_webhook_invalid(group_id, self._clock())
+            await self._robots.mark_webhook_invalid(group_id)
             log.warning("wecom webhook key invalid, admins will be told group=%s", group_id)
             return False
         return True

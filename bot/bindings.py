@@ -1,4 +1,5 @@
-"""Binding a group's push channel: `bind <WeCom group-robot URL or key>`, admins only.
+"""A group's push channel: `bind <WeCom group-robot URL or key>` (admins only), `admin add`,
+and `GroupRobots`, through which the adapters that push reach the bound key.
 
 The key is a secret: stored, never echoed in full, never logged.
 """
@@ -13,7 +14,7 @@ from bot.clock import Clock
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import Reply
-from bot.storage import Store
+from bot.storage import Bindings, GroupsAndBindings
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,29 @@ def masked(key: str) -> str:
     return "…" + key[-4:]
 
 
+class GroupRobots:
+    """Each group's bound robot, for the adapters that push (digests, 活码 reminders): they
+    reach the bindings only through here, never the store."""
+
+    def __init__(self, store: Bindings, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def webhook_key(self, group_id: int) -> str | None:
+        """The key to push to the group with; None when unbound or known to be dead."""
+        binding = await self._store.webhook_for(group_id)
+        if binding is None or binding.invalid_since is not None:
+            return None
+        return binding.webhook_key
+
+    async def mark_webhook_invalid(self, group_id: int) -> None:
+        """The platform refused the key: stop pushing, and tell the next admin who speaks
+        (`BindingReplies.notices_for_admin`)."""
+        await self._store.mark_webhook_invalid(group_id, self._clock())
+
+
 class BindingReplies:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: GroupsAndBindings, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 

@@ -21,7 +21,7 @@ from bot.model import IncomingMessage, Reply
 from bot.photos import PhotoReplies
 from bot.settings import SettingsReplies
 from bot.stats import StatsReplies
-from bot.storage import Store
+from bot.storage import Groups
 from bot.web import WebReplies
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class Core:
     def __init__(
         self,
-        store: Store,
+        store: Groups,
         links: LinkReplies,
         photos: PhotoReplies,
         stats: StatsReplies,

@@ -14,7 +14,7 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.model import Period, Reply
 from bot.stats import parse_period
-from bot.storage import Store
+from bot.storage import StatsReader
 from bot.tokens import SignedTokens
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class DashboardLinks:
 
 
 class DashboardReplies:
-    def __init__(self, store: Store, links: DashboardLinks, clock: Clock) -> None:
+    def __init__(self, store: StatsReader, links: DashboardLinks, clock: Clock) -> None:
         self._store = store
         self._links = links
         self._clock = clock

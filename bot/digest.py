@@ -35,7 +35,7 @@ from bot.model import (
 )
 from bot.policy import platform_name
 from bot.stats import change
-from bot.storage import Store
+from bot.storage import GroupsAndBindings, StatsReader
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +391,7 @@ class WrittenDigest:
 class DigestWriter:
     """Reads a week's numbers from the store and writes its digest: text and chart."""
 
-    def __init__(self, store: Store, public_url: str, fonts: ChartFonts) -> None:
+    def __init__(self, store: StatsReader, public_url: str, fonts: ChartFonts) -> None:
         self._store = store
         self._public_url = public_url
         self._fonts = fonts
@@ -432,7 +432,7 @@ class DigestReplies:
 
     def __init__(
         self,
-        store: Store,
+        store: GroupsAndBindings,
         writer: DigestWriter,
         clock: Clock,
         *,

@@ -13,7 +13,7 @@ import secrets
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import SplitResult, urlsplit
 
 from bot.admission import Risk, assess, risk_label
@@ -26,7 +26,7 @@ from bot.model import Group, Link, LinkRules, Reply, ReplyImage
 from bot.purposes import Purpose, url_purpose
 from bot.qr import render_qr_png
 from bot.settings import LinkOptions, describe_rules, parse_link_options
-from bot.storage import CodeTaken, Store
+from bot.storage import CodeTaken, Links
 from bot.urls import host_of, link_in_argument, location_header, normalize_url
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def new_code(length: int) -> str:
 class Shortener:
     def __init__(
         self,
-        store: Store,
+        store: Links,
         config: LinksConfig,
         public_url: str,
         clock: Clock,
@@ -158,34 +158,65 @@ class Shortener:
         """
         url, found = self.admit(group, raw_url, admin_request=admin_request)
         now = self._clock()
+        # Reading first spares a reuse the rate limit; the store's create_link then decides
+        # reuse-or-create in one transaction, so a race between two shortenings of the same
+        # URL ends in one code either way.
         existing = await self._store.link_for_url(group.id, url)
-        if existing is not None:
-            if existing.disabled:
-                # Removed by an admin: sharing it again must not bring it back.
-                raise UserError("link_removed", "link_removed", url=url)
-            expires_at = existing.rules.expires_at
-            if expires_at is not None and expires_at <= now and not (options and options.set):
-                # Posted again after it expired: the link lives again for the group's period.
-                seconds = group.settings.expiry_seconds
-                renewed = None if seconds is None else now + timedelta(seconds=seconds)
-                existing = replace(existing, rules=replace(existing.rules, expires_at=renewed))
-                await self._store.set_link_rules(existing.code, existing.rules)
-                self._on_rules_changed(existing.code)
-            if options is not None and options.set and not rules_on_existing:
-                # Someone else's link (the web page's readers share one group): its rules
-                # are not a stranger's to change.
-                raise UserError(
-                    "rules_existing_link",
-                    "rules_existing_link",
-                    short=self.short_url(existing.code),
-                )
-            if options is not None and options.set:
-                rules = options.apply(existing.rules, now)
-                await self._store.set_link_rules(existing.code, rules)
-                existing = replace(existing, rules=rules)
-                self._on_rules_changed(existing.code)
-            return ShortLink(existing, self.short_url(existing.code), True, found)
-        member = sharer_id if sharer_id is not None or member_key is None else member_key
+        if existing is None:
+            member = sharer_id if sharer_id is not None or member_key is None else member_key
+            link, created = await self._create(group, member, sharer_id, url, options, now)
+            if created:
+                return ShortLink(link, self.short_url(link.code), False, found)
+            existing = link  # another message shortened it first: reuse it like any other
+        link = await self._reuse(existing, group, options, now, rules_on_existing)
+        return ShortLink(link, self.short_url(link.code), True, found)
+
+    async def _reuse(
+        self,
+        existing: Link,
+        group: Group,
+        options: LinkOptions | None,
+        now: datetime,
+        rules_on_existing: bool,
+    ) -> Link:
+        """The group's existing link for a URL shared again, its rules brought up to date."""
+        if existing.disabled:
+            # Removed by an admin: sharing it again must not bring it back.
+            raise UserError("link_removed", "link_removed", url=existing.url)
+        expires_at = existing.rules.expires_at
+        if expires_at is not None and expires_at <= now and not (options and options.set):
+            # Posted again after it expired: the link lives again for the group's period.
+            seconds = group.settings.expiry_seconds
+            renewed = None if seconds is None else now + timedelta(seconds=seconds)
+            existing = replace(existing, rules=replace(existing.rules, expires_at=renewed))
+            await self._store.set_link_rules(existing.code, existing.rules)
+            self._on_rules_changed(existing.code)
+        if options is not None and options.set and not rules_on_existing:
+            # Someone else's link (the web page's readers share one group): its rules
+            # are not a stranger's to change.
+            raise UserError(
+                "rules_existing_link",
+                "rules_existing_link",
+                short=self.short_url(existing.code),
+            )
+        if options is not None and options.set:
+            rules = options.apply(existing.rules, now)
+            await self._store.set_link_rules(existing.code, rules)
+            existing = replace(existing, rules=rules)
+            self._on_rules_changed(existing.code)
+        return existing
+
+    async def _create(
+        self,
+        group: Group,
+        member: object,
+        sharer_id: int | None,
+        url: str,
+        options: LinkOptions | None,
+        now: datetime,
+    ) -> tuple[Link, bool]:
+        """A new link under a fresh code (within the rate limits), or the one another
+        shortening of `url` stored first: (link, created)."""
         limited = self._limiter.check(group.id, (group.id, member))
         if limited is not None:
             raise limited.as_user_error()
@@ -212,7 +243,7 @@ class Shortener:
                     group.chat_id,
                     link.code,
                 )
-            return ShortLink(link, self.short_url(link.code), not created, found)
+            return link, created
         raise RuntimeError(f"no free code after {_MAX_CODE_DRAWS} draws; raise code_length")
 
 

@@ -36,7 +36,7 @@ from bot.purposes import Purpose, url_purpose
 from bot.qr import decode_qr_codes, url_in_payload
 from bot.scheduler import DigestChannel, process_owner
 from bot.settings import parse_duration, parse_max
-from bot.storage import CodeTaken, LiveNameTaken, Store
+from bot.storage import CodeTaken, LiveAdmin, LiveNameTaken, LiveWatching
 from bot.urls import host_of, link_in_argument
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ class LiveReplies:
 
     def __init__(
         self,
-        store: Store,
+        store: LiveAdmin,
         shortener: Shortener,
         fonts: ChartFonts,
         clock: Clock,
@@ -531,7 +531,7 @@ class LiveWatch:
 
     def __init__(
         self,
-        store: Store,
+        store: LiveWatching,
         channels: Mapping[str, DigestChannel],
         clock: Clock,
         public_url: str,

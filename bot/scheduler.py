@@ -27,7 +27,7 @@ from bot.clock import Clock
 from bot.config import DigestConfig
 from bot.digest import DigestSchedule, DigestWriter
 from bot.model import Group
-from bot.storage import Store
+from bot.storage import DigestSending, Groups
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class DigestService:
 
     def __init__(
         self,
-        store: Store,
+        store: DigestSending,
         writer: DigestWriter,
         channels: Mapping[str, DigestChannel],
         clock: Clock,
@@ -215,7 +215,7 @@ class DigestScheduler:
     def __init__(
         self,
         service: DigestService,
-        store: Store,
+        store: Groups,
         clock: Clock,
         config: DigestConfig,
         *,

@@ -17,7 +17,7 @@ from bot.errors import UserError
 from bot.i18n import translate
 from bot.model import Group, GroupSettings, Link, LinkRules, Reply
 from bot.policy import IN_APP, effective_policy, parse_platforms, platform_list
-from bot.storage import Store
+from bot.storage import GroupsAndLinks
 from bot.urls import host_of
 
 _DURATION = re.compile(
@@ -184,7 +184,7 @@ class SettingsReplies:
 
     def __init__(
         self,
-        store: Store,
+        store: GroupsAndLinks,
         clock: Clock,
         public_url: str,
         *,

@@ -12,7 +12,7 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.model import LinkCount, Period, PeriodStats, Reply
 from bot.policy import platform_name
-from bot.storage import Store
+from bot.storage import StatsAndBindings
 
 TOP_N = 5
 _PERIODS = {"7d": 7, "30d": 30, "7": 7, "30": 30, "7天": 7, "30天": 30, "week": 7, "month": 30}
@@ -48,7 +48,7 @@ def parse_period(args: str) -> int:
 
 
 class StatsReplies:
-    def __init__(self, store: Store, clock: Clock, public_url: str = "") -> None:
+    def __init__(self, store: StatsAndBindings, clock: Clock, public_url: str = "") -> None:
         self._store = store
         self._clock = clock
         self._public_url = public_url.rstrip("/")

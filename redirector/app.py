@@ -23,7 +23,7 @@ from bot.live import is_wechat_group_qr
 from bot.model import ClickClass, GroupSettings
 from bot.policy import LinkPolicy, Outcome, decide, effective_policy, status
 from bot.qr import render_qr_png
-from bot.storage import Store
+from bot.storage import Redirects
 from bot.urls import location_header
 from redirector.classify import classify_user_agent, device_os
 from redirector.clicks import ClickRecorder
@@ -63,7 +63,7 @@ class CachedLink:
 class RedirectHandlers:
     def __init__(
         self,
-        store: Store,
+        store: Redirects,
         recorder: ClickRecorder,
         public_url: str,
         client_address: ClientAddress,
@@ -436,7 +436,7 @@ def install_fast_path(runner: web.AppRunner) -> None:
 
 
 def create_app(
-    store: Store,
+    store: Redirects,
     recorder: ClickRecorder,
     *,
     public_url: str,

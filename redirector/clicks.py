@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from bot.clock import Clock, epoch_seconds
 from bot.model import Click, ClickClass
-from bot.storage import Store
+from bot.storage import ClickSink
 from redirector.classify import classify_user_agent
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def click_from_json(line: str) -> Click:
 class ClickRecorder:
     def __init__(
         self,
-        store: Store,
+        store: ClickSink,
         *,
         clock: Clock,
         spill_path: Path,

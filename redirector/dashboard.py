@@ -17,7 +17,7 @@ from bot.clock import Clock, group_zone
 from bot.dashboard import DashboardLinks
 from bot.model import LinkCount, Period, PeriodStats
 from bot.policy import platform_name
-from bot.storage import Store
+from bot.storage import StatsReader
 from redirector.pages import TEMPLATES, page_lang, render_message, render_page
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ def render_refused(accept_language: str) -> str:
 
 
 class DashboardPages:
-    def __init__(self, store: Store, links: DashboardLinks, clock: Clock) -> None:
+    def __init__(self, store: StatsReader, links: DashboardLinks, clock: Clock) -> None:
         self._store = store
         self._links = links
         self._clock = clock
@@ -265,7 +265,7 @@ class DashboardPages:
 
 
 def add_dashboard_routes(
-    app: web.Application, store: Store, links: DashboardLinks, clock: Clock
+    app: web.Application, store: StatsReader, links: DashboardLinks, clock: Clock
 ) -> None:
     """`GET /dashboard/{token}[?days=7|30]` on the redirector app."""
     pages = DashboardPages(store, links, clock)

@@ -37,7 +37,7 @@ from bot.settings import (
     parse_max,
     parse_switch_or_platforms,
 )
-from bot.storage import Store
+from bot.storage import Groups
 from bot.urls import find_urls
 from bot.web import WebLinks, WebPass
 from redirector.app import REDIRECTS
@@ -322,7 +322,7 @@ class WebPage:
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: Groups,
         shortener: Shortener,
         links: WebLinks,
         clock: Clock,
@@ -753,7 +753,7 @@ def error_pages(home: str | None) -> Middleware:
 def add_web_routes(
     app: web.Application,
     config: Config,
-    store: Store,
+    store: Groups,
     shortener: Shortener,
     links: WebLinks,
     clock: Clock,

@@ -17,7 +17,7 @@ from adapters.digests import ConsoleDigests, TelegramDigests, WeComDigests
 from adapters.telegram import TelegramAdapter
 from adapters.wecom import WeComAdapter
 from adapters.wecom_webhook import WeComGroupPusher, WeComWebhook
-from bot.bindings import BindingReplies
+from bot.bindings import BindingReplies, GroupRobots
 from bot.chart import ChartFonts
 from bot.clock import Clock, utc_now
 from bot.config import Config
@@ -162,8 +162,8 @@ class Suo:
             channels["telegram"] = TelegramDigests(self.telegram)
         if self.wecom is not None:
             webhook = WeComWebhook(self.http, self.config.wecom.webhook_base_url)
-            pusher = WeComGroupPusher(self.store, webhook, self.clock)
-            channels["wecom"] = WeComDigests(self.store, pusher)
+            robots = GroupRobots(self.store, self.clock)
+            channels["wecom"] = WeComDigests(robots, WeComGroupPusher(robots, webhook))
         if not self.has_platform:
             chart_dir = Path(self.config.console.qr_dir)
             channels["console"] = ConsoleDigests(lambda text: print(text, flush=True), chart_dir)

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw
 from adapters.digests import WeComDigests
 from adapters.wecom_webhook import WeComGroupPusher, WeComWebhook
 from bot import chart
+from bot.bindings import GroupRobots
 from bot.chart import (
     BACKGROUND,
     BAR_COLOR,
@@ -975,7 +976,8 @@ async def test_wecom_retry_after_a_refused_image_sends_only_the_image(
         await suo.store.bind_webhook(seeded.group.id, key, None, clock())
         async with aiohttp.ClientSession() as http:
             webhook = WeComWebhook(lambda: http, fake.url, clock=lambda: now[0])
-            channel = WeComDigests(suo.store, WeComGroupPusher(suo.store, webhook, clock))
+            robots = GroupRobots(suo.store, clock)
+            channel = WeComDigests(robots, WeComGroupPusher(robots, webhook))
             sleeps = MinuteSleeps()
             service = DigestService(
                 suo.store,

@@ -25,6 +25,7 @@ from adapters.wecom_webhook import (
     WeComGroupPusher,
     WeComWebhook,
 )
+from bot.bindings import GroupRobots
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
@@ -347,7 +348,7 @@ async def test_a_dead_robot_key_is_unbound_and_the_next_admin_told(
         callback_url, group_text(mention(f"bind {webhook_url}"), userid="boss")
     )
     (group,) = await bot.store.find_groups("wrGroup1")
-    pusher = WeComGroupPusher(bot.store, WeComWebhook(bot.http, fake.url), clock)
+    pusher = WeComGroupPusher(GroupRobots(bot.store, clock), WeComWebhook(bot.http, fake.url))
     assert await pusher.push(group.id, "# 本周摘要\n3 个链接", [render_qr_png("x")]) is True
     assert [m["msgtype"] for m in fake.webhook_messages(key)] == ["markdown", "image"]
     fake.remove_webhook_key(key)  # an admin deleted the robot

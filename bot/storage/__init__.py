@@ -1,6 +1,7 @@
-"""The storage port: what features and the redirector need from a database.
+"""The storage ports: one narrow protocol per thing a consumer needs from the database.
 
-`open_store(url)` picks the engine from the URL; engines live beside this file.
+Features, the scheduler and the redirector each take the narrowest port (or composite of
+ports) they use; an engine (`open_store(url)` picks it) implements them all as a `Store`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,17 @@ class StoreUnavailable(Exception):
     """The database could not be reached or failed mid-operation."""
 
 
-class Store(Protocol):
+class CodeTaken(Exception):
+    """The random code collided with an existing one; the caller draws another."""
+
+
+class LiveNameTaken(Exception):
+    """The group already has an active live code of that name."""
+
+
+class Groups(Protocol):
+    """Groups, their members and settings, and the admins a platform does not list."""
+
     async def upsert_group(
         self, platform: str, chat_id: str, title: str, lang: str = "zh-CN"
     ) -> Group: ...
@@ -40,9 +51,25 @@ class Store(Protocol):
 
     async def get_group(self, group_id: int) -> Group | None: ...
 
+    async def find_groups(self, name: str | None) -> list[Group]: ...
+
     async def set_group_settings(self, group_id: int, settings: GroupSettings) -> None: ...
 
     async def set_group_lang(self, group_id: int, lang: str) -> None: ...
+
+    async def set_group_tz(self, group_id: int, tz: str) -> None: ...
+
+    async def add_group_admin(
+        self, group_id: int, platform: str, user_id: str, added_by: int | None, at: datetime
+    ) -> None:
+        """Make a member an admin of one group (platforms without an admin list: WeCom)."""
+        ...
+
+    async def is_group_admin(self, group_id: int, user_row_id: int) -> bool: ...
+
+
+class Links(Protocol):
+    """Short links: shortening, their rules, and what a redirect reads and counts."""
 
     async def create_link(
         self,
@@ -53,7 +80,8 @@ class Store(Protocol):
         created_at: datetime,
         rules: LinkRules = ...,
     ) -> tuple[Link, bool]:
-        """Insert a link, or return the group's existing link for `url` (its rules unchanged).
+        """Insert a link, or return the group's existing link for `url` (its rules unchanged),
+        deciding in one transaction: two shortenings of one URL at once get one code.
 
         Returns (link, created). Raises `CodeTaken` when `code` belongs to another link.
         """
@@ -77,9 +105,25 @@ class Store(Protocol):
 
     async def link_info(self, code: str) -> LinkInfo | None: ...
 
+
+class ClickSink(Protocol):
+    """Where the click recorder writes its batches."""
+
     async def add_clicks(self, clicks: Sequence[Click]) -> int:
         """Store a batch in one transaction; clicks already stored (same id) are skipped."""
         ...
+
+    async def new_click_writer(self, at: datetime) -> int:
+        """A number no other click recorder has had (click ids are writer << 32 | sequence)."""
+        ...
+
+    async def daily_salt(self, day: date) -> bytes:
+        """The visitor-hash salt for `day`, created on first use; older salts are deleted."""
+        ...
+
+
+class StatsReader(Protocol):
+    """A group's numbers, read from the click rollups."""
 
     async def group_stats(self, group_id: int) -> GroupStats: ...
 
@@ -93,7 +137,9 @@ class Store(Protocol):
         """A member's links in a group, most read in `period` first."""
         ...
 
-    async def set_group_tz(self, group_id: int, tz: str) -> None: ...
+
+class DigestRuns(Protocol):
+    """Exactly-once digests: who sends a (group, period) digest and how far it got."""
 
     async def claim_digest(
         self,
@@ -130,12 +176,14 @@ class Store(Protocol):
         """ "sending", "sent", "failed", or None when never claimed."""
         ...
 
-    async def find_groups(self, name: str | None) -> list[Group]: ...
+
+class Bindings(Protocol):
+    """The group robot (群机器人) each WeCom group is bound to for pushes."""
 
     async def bind_webhook(
         self, group_id: int, webhook_key: str, bound_by: int | None, at: datetime
     ) -> None:
-        """Remember the group robot (群机器人) key that pushes to this group."""
+        """Remember the group robot key that pushes to this group."""
         ...
 
     async def webhook_for(self, group_id: int) -> WebhookBinding | None: ...
@@ -144,21 +192,9 @@ class Store(Protocol):
 
     async def unbind_webhook(self, group_id: int) -> None: ...
 
-    async def add_group_admin(
-        self, group_id: int, platform: str, user_id: str, added_by: int | None, at: datetime
-    ) -> None:
-        """Make a member an admin of one group (platforms without an admin list: WeCom)."""
-        ...
 
-    async def is_group_admin(self, group_id: int, user_row_id: int) -> bool: ...
-
-    async def new_click_writer(self, at: datetime) -> int:
-        """A number no other click recorder has had (click ids are writer << 32 | sequence)."""
-        ...
-
-    async def daily_salt(self, day: date) -> bytes:
-        """The visitor-hash salt for `day`, created on first use; older salts are deleted."""
-        ...
+class LiveCodes(Protocol):
+    """活码: a group's named live codes and their pools of targets, as admins keep them."""
 
     async def create_live_code(
         self, code: str, group_id: int, name: str, created_by: int | None, at: datetime
@@ -190,11 +226,19 @@ class Store(Protocol):
         """Take a target out of the pool (kept as history); False if it was not in it."""
         ...
 
+
+class LiveScans(Protocol):
+    """What the redirector asks of a 活码 on each scan."""
+
     async def claim_live_target(self, code: str, at: datetime) -> LiveTarget | None:
         """Count a human open against the current target, atomically across processes."""
         ...
 
     async def current_live_target(self, code: str, at: datetime) -> LiveTarget | None: ...
+
+
+class LiveReminders(Protocol):
+    """Exactly-once reminders to admins about a 活码's pool."""
 
     async def claim_live_reminder(
         self, code: str, kind: str, target_id: int, owner: str, now: datetime, lease: timedelta
@@ -206,15 +250,55 @@ class Store(Protocol):
         self, code: str, kind: str, target_id: int, owner: str, now: datetime, *, sent: bool
     ) -> None: ...
 
+
+# Consumers that need more than one port take one of these composites: Python has no
+# intersection type, and naming the pair keeps each consumer's needs visible at its signature.
+# They add no methods of their own (tests/test_storage_ports.py keeps that true).
+
+
+class GroupsAndBindings(Groups, Bindings, Protocol):
+    """Binding and admin commands, and digest settings (which hint at an unbound robot)."""
+
+
+class GroupsAndLinks(Groups, Links, Protocol):
+    """Settings commands: a group's rules, and removing its links."""
+
+
+class StatsAndBindings(StatsReader, Bindings, Protocol):
+    """Stats commands (which hint admins at an unbound robot)."""
+
+
+class DigestSending(Groups, DigestRuns, Protocol):
+    """The digest service: every group, and each one's run for the period."""
+
+
+class LiveAdmin(LiveCodes, Links, Protocol):
+    """活码 commands: the pools, and retiring a live code's link."""
+
+
+class LiveWatching(Groups, LiveCodes, LiveReminders, Protocol):
+    """活码 reminders: each code's pool, its group, and who sends which reminder."""
+
+
+class Redirects(Groups, Links, LiveScans, Protocol):
+    """The redirector: links and their groups, counted opens and 活码 scans."""
+
+
+class Store(
+    Groups,
+    Links,
+    ClickSink,
+    StatsReader,
+    DigestRuns,
+    Bindings,
+    LiveCodes,
+    LiveScans,
+    LiveReminders,
+    Protocol,
+):
+    """An engine: every port, and the connection it holds."""
+
     async def close(self) -> None: ...
-
-
-class CodeTaken(Exception):
-    """The random code collided with an existing one; the caller draws another."""
-
-
-class LiveNameTaken(Exception):
-    """The group already has an active live code of that name."""
 
 
 async def open_store(url: str) -> Store:

@@ -1,4 +1,4 @@
-"""SQLite engine of the `Store` port (aiosqlite, WAL): the embedded single-box default.
+"""SQLite engine of every storage port (aiosqlite, WAL): the embedded single-box default.
 
 Schema changes are numbered migrations applied in order and recorded in PRAGMA user_version.
 """
@@ -300,6 +300,12 @@ _LINK_COLUMNS = (
 )
 
 
+_LINK_FOR_URL = (
+    f"SELECT {_LINK_COLUMNS} FROM links "  # noqa: S608 - constant columns
+    "WHERE group_id = ? AND url = ? AND kind = 'short'"
+)
+
+
 def _group(row: sqlite3.Row) -> Group:
     try:
         settings = GroupSettings.from_dict(json.loads(row[5]))
@@ -368,6 +374,8 @@ def _live_target(row: sqlite3.Row) -> LiveTarget:
 
 
 class SqliteStore:
+    """A `Store`: every port in `bot.storage` over one SQLite file."""
+
     def __init__(self, db: aiosqlite.Connection, clicks_db: sqlite3.Connection) -> None:
         self._db = db
         # Clicks are written on the event loop through their own plain connection. Measured
@@ -510,25 +518,24 @@ class SqliteStore:
         created_at: datetime,
         rules: LinkRules = LinkRules(),  # noqa: B008 - frozen, shared safely
     ) -> tuple[Link, bool]:
-        row = await self._one(
-            "INSERT INTO links (code, url, group_id, sharer_id, created_at, platforms, "
-            "anti_red_platforms, expires_at, max_clicks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING RETURNING code",
-            (
-                code,
-                url,
-                group_id,
-                sharer_id,
-                created_at.isoformat(),
-                *self._rule_values(rules),
-            ),
+        values = (code, url, group_id, sharer_id, created_at.isoformat())
+        # One transaction: the link the insert gave way to is read before anyone can change it.
+        inserted, existing = await self._transaction(
+            [
+                (
+                    "INSERT INTO links (code, url, group_id, sharer_id, created_at, platforms, "
+                    "anti_red_platforms, expires_at, max_clicks) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING code",
+                    (*values, *self._rule_values(rules)),
+                ),
+                (_LINK_FOR_URL, (group_id, url)),
+            ]
         )
-        if row is not None:
+        if inserted is not None:
             return Link(code, url, group_id, sharer_id, created_at, rules=rules), True
-        existing = await self.link_for_url(group_id, url)
         if existing is None:
             raise CodeTaken(code)
-        return existing, False
+        return _link(existing), False
 
     @staticmethod
     def _rule_values(rules: LinkRules) -> tuple[object, ...]:
@@ -551,9 +558,8 @@ class SqliteStore:
         return await self._link_where("code = ?", (code,))
 
     async def link_for_url(self, group_id: int, url: str) -> Link | None:
-        return await self._link_where(
-            "group_id = ? AND url = ? AND kind = 'short'", (group_id, url)
-        )
+        row = await self._one(_LINK_FOR_URL, (group_id, url))
+        return None if row is None else _link(row)
 
     async def set_link_rules(self, code: str, rules: LinkRules) -> None:
         await self._one(
@@ -700,8 +706,36 @@ class SqliteStore:
         group = await self.get_group(group_id)
         if group is None:
             raise KeyError(group_id)
-        first_hour, end_hour = period.start_ms // _MS_PER_HOUR, -(-period.end_ms // _MS_PER_HOUR)
-        hours = (group_id, first_hour, end_hour)
+        hours = (group_id, period.start_ms // _MS_PER_HOUR, -(-period.end_ms // _MS_PER_HOUR))
+        totals, platforms = await self._clicks_by_kind(hours)
+        readers = await self._one(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT r.day, r.visitor FROM daily_readers r "
+            "JOIN links l ON l.code = r.code WHERE l.group_id = ? AND r.day >= ? AND r.day < ?)",
+            (group_id, period.start_ms // _MS_PER_DAY, -(-period.end_ms // _MS_PER_DAY)),
+        )
+        shared = await self._one(
+            "SELECT COUNT(*) FROM links WHERE group_id = ? AND created_at >= ? AND created_at < ?",
+            (group_id, period.start.isoformat(), period.end.isoformat()),
+        )
+        return PeriodStats(
+            group=group,
+            period=period,
+            links_shared=int(shared[0]) if shared else 0,
+            human=totals["human"],
+            previews=totals["preview"],
+            bots=totals["bot"],
+            unique_readers=int(readers[0]) if readers else 0,
+            per_day=await self._human_per_day(hours, period.days),
+            top_links=await self._top_links(hours, top),
+            top_sharers=await self._top_sharers(hours, period, top),
+            platforms=tuple(platforms.most_common()),
+        )
+
+    async def _clicks_by_kind(
+        self, hours: tuple[int, int, int]
+    ) -> tuple[Counter[str], Counter[str]]:
+        """A group's clicks in (group, first hour, end hour) per class, and its human clicks
+        per platform."""
         by_kind = await self._all(
             "SELECT h.class, h.platform, SUM(h.clicks) FROM click_hourly h "
             "JOIN links l ON l.code = h.code WHERE l.group_id = ? AND h.hour >= ? AND h.hour < ? "
@@ -714,26 +748,22 @@ class SqliteStore:
             totals[klass] += count
             if klass == "human":
                 platforms[platform] += count
-        days = period.days
+        return totals, platforms
+
+    async def _human_per_day(self, hours: tuple[int, int, int], days: int) -> tuple[int, ...]:
         per_day = [0] * days
         for index, count in await self._all(
             "SELECT (h.hour - ?) / 24, SUM(h.clicks) FROM click_hourly h "
             "JOIN links l ON l.code = h.code WHERE l.group_id = ? AND h.hour >= ? AND h.hour < ? "
             "AND h.class = 'human' GROUP BY 1",
-            (first_hour, *hours),
+            (hours[1], *hours),
         ):
             if 0 <= index < days:
                 per_day[index] += count
-        readers = await self._one(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT r.day, r.visitor FROM daily_readers r "
-            "JOIN links l ON l.code = r.code WHERE l.group_id = ? AND r.day >= ? AND r.day < ?)",
-            (group_id, period.start_ms // _MS_PER_DAY, -(-period.end_ms // _MS_PER_DAY)),
-        )
-        shared = await self._one(
-            "SELECT COUNT(*) FROM links WHERE group_id = ? AND created_at >= ? AND created_at < ?",
-            (group_id, period.start.isoformat(), period.end.isoformat()),
-        )
-        top_links = await self._all(
+        return tuple(per_day)
+
+    async def _top_links(self, hours: tuple[int, int, int], top: int) -> tuple[LinkCount, ...]:
+        rows = await self._all(
             "SELECT l.code, l.url, u.display_name, "
             "SUM(CASE WHEN h.class = 'human' THEN h.clicks ELSE 0 END) AS human, "
             "SUM(CASE WHEN h.class = 'preview' THEN h.clicks ELSE 0 END) "
@@ -743,9 +773,14 @@ class SqliteStore:
             "GROUP BY l.code HAVING human > 0 ORDER BY human DESC, l.code LIMIT ?",
             (*hours, top),
         )
+        return tuple(LinkCount(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows)
+
+    async def _top_sharers(
+        self, hours: tuple[int, int, int], period: Period, top: int
+    ) -> tuple[SharerCount, ...]:
         # A sharer's links in the period: those shared in it and those opened in it, so a
         # member whose links nobody opened yet still has a place on the board.
-        top_sharers = await self._all(
+        rows = await self._all(
             "WITH opened AS (SELECT h.code, SUM(h.clicks) AS human FROM click_hourly h "
             "JOIN links l ON l.code = h.code WHERE l.group_id = ? AND h.hour >= ? "
             "AND h.hour < ? AND h.class = 'human' GROUP BY h.code), "
@@ -755,21 +790,9 @@ class SqliteStore:
             "SELECT u.display_name, COUNT(*) AS shared, SUM(a.human) AS human FROM active a "
             "JOIN users u ON u.id = a.sharer_id GROUP BY a.sharer_id "
             "ORDER BY human DESC, shared DESC, u.display_name LIMIT ?",
-            (*hours, group_id, period.start.isoformat(), period.end.isoformat(), top),
+            (*hours, hours[0], period.start.isoformat(), period.end.isoformat(), top),
         )
-        return PeriodStats(
-            group=group,
-            period=period,
-            links_shared=int(shared[0]) if shared else 0,
-            human=totals["human"],
-            previews=totals["preview"],
-            bots=totals["bot"],
-            unique_readers=int(readers[0]) if readers else 0,
-            per_day=tuple(per_day),
-            top_links=tuple(LinkCount(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in top_links),
-            top_sharers=tuple(SharerCount(r[0], int(r[1]), int(r[2])) for r in top_sharers),
-            platforms=tuple(platforms.most_common()),
-        )
+        return tuple(SharerCount(r[0], int(r[1]), int(r[2])) for r in rows)
 
     async def sharer_links(
         self, group_id: int, sharer_id: int, period: Period, *, top: int
@@ -909,16 +932,21 @@ class SqliteStore:
     async def add_group_admin(
         self, group_id: int, platform: str, user_id: str, added_by: int | None, at: datetime
     ) -> None:
-        await self._one(
-            "INSERT INTO users (platform, user_id, display_name) VALUES (?, ?, ?) "
-            "ON CONFLICT (platform, user_id) DO NOTHING",
-            (platform, user_id, user_id),
-        )
-        await self._one(
-            "INSERT INTO group_admins (group_id, user_id, added_by, added_at) "
-            "SELECT ?, id, ?, ? FROM users WHERE platform = ? AND user_id = ? "
-            "ON CONFLICT DO NOTHING",
-            (group_id, added_by, at.isoformat(), platform, user_id),
+        # One transaction: the member and their admin row are stored together or not at all.
+        await self._transaction(
+            [
+                (
+                    "INSERT INTO users (platform, user_id, display_name) VALUES (?, ?, ?) "
+                    "ON CONFLICT (platform, user_id) DO NOTHING",
+                    (platform, user_id, user_id),
+                ),
+                (
+                    "INSERT INTO group_admins (group_id, user_id, added_by, added_at) "
+                    "SELECT ?, id, ?, ? FROM users WHERE platform = ? AND user_id = ? "
+                    "ON CONFLICT DO NOTHING",
+                    (group_id, added_by, at.isoformat(), platform, user_id),
+                ),
+            ]
         )
 
     async def is_group_admin(self, group_id: int, user_row_id: int) -> bool:
