@@ -361,5 +361,8 @@ class Suo:
 async def _stop_telegram(telegram: TelegramAdapter) -> None:
     try:
         await telegram.stop()
+        # PTB skips this when its initialize() failed (a refused token) after the bot had
+        # opened its HTTP clients; closing them twice is a no-op.
+        await telegram.application.bot.shutdown()
     except Exception:
         log.exception("telegram adapter did not stop cleanly")
