@@ -11,7 +11,6 @@ import enum
 import logging
 from contextlib import AsyncExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
@@ -116,12 +115,7 @@ class Suo:
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         try:
             await self.stop()
         finally:
@@ -158,23 +152,17 @@ class Suo:
 
     async def stop(self) -> None:
         """Stop what start() started, last first. Does nothing when not running."""
-        if not self._running:
-            return
-        try:
-            await self._started.aclose()
-        finally:
+        if self._running:
             self._running = False
+            await self._started.aclose()
 
     async def shutdown(self) -> None:
         """Release what initialize() opened, last first. Does nothing when not initialized."""
         if self._running:
             raise RuntimeError("Suo.shutdown() while running: stop() it first")
-        if not self._initialized:
-            return
-        try:
-            await self._opened.aclose()
-        finally:
+        if self._initialized:
             self._initialized = False
+            await self._opened.aclose()
 
     def http(self) -> aiohttp.ClientSession:
         """The one outgoing HTTP session (WeCom downloads and webhooks), opened on first use."""
