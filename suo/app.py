@@ -55,7 +55,7 @@ class Part(enum.Enum):
 
 
 # What `suo bot` runs, and what `Suo.open` builds by default: everything but the served
-# redirector (tests and one-shot commands serve or call what they need themselves).
+# redirector (tests serve or call what they need themselves).
 BOT_PARTS = frozenset({Part.TELEGRAM, Part.WECOM, Part.SCHEDULER})
 
 
@@ -77,9 +77,7 @@ class Suo:
     recorder: ClickRecorder
     live: LiveWatch  # 活码 reminders
 
-    def __init__(
-        self, config: Config, parts: frozenset[Part] = BOT_PARTS, *, clock: Clock = utc_now
-    ) -> None:
+    def __init__(self, config: Config, parts: frozenset[Part], *, clock: Clock = utc_now) -> None:
         self.config = config
         self.parts = parts
         self.clock = clock
