@@ -95,7 +95,8 @@ class Suo:
     async def open(
         cls, config: Config, parts: frozenset[Part] = BOT_PARTS, *, clock: Clock = utc_now
     ) -> Suo:
-        """An initialized, not started, application: for one-shot commands and tests."""
+        """An initialized, not started, application: for tests and benchmarks that serve or
+        call its pieces themselves (shutdown() releases it)."""
         suo = cls(config, parts, clock=clock)
         await suo.initialize()
         return suo
