@@ -126,7 +126,7 @@ async def serve_until_signalled(
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     if REDIRECTS in app:
-        install_fast_path(runner)  # as Suo.serve does in production
+        install_fast_path(runner)  # as Suo.start does in production
     answered.wrap(runner)
     try:
         await web.TCPSite(runner, HOST, port).start()
@@ -182,7 +182,7 @@ async def serve_suo(port: int, workdir: Path, *, rules: bool) -> None:
             spilled=suo.recorder.spilled,
         )
     finally:
-        await suo.close()
+        await suo.shutdown()
 
 
 def serve(kind: str, port: int, workdir: Path) -> None:

@@ -201,7 +201,7 @@ async def main_async(args: argparse.Namespace, db: Path, *, fresh: bool) -> int:
         print(f"every operation's slowest run {'within' if ok else 'OVER'} {TARGET_MS:.0f} ms")
         return 0 if ok else 1
     finally:
-        await suo.close()
+        await suo.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

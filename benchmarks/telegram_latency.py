@@ -71,7 +71,7 @@ async def main(links: int, photos: int, interval: float) -> None:
                 env={},
             )
             suo = await Suo.open(config)
-            await suo.start_adapters()
+            await suo.start()
             try:
                 warm = "https://example.com/warm-up"
                 await measure(api, [group_text_update(warm, entities=url_entities(warm))], 30, 0)
@@ -97,8 +97,8 @@ async def main(links: int, photos: int, interval: float) -> None:
                 else:
                     print(f"(no QR photos at {PHOTO.parent}: photo case skipped)")
             finally:
-                await suo.stop_adapters()
-                await suo.close()
+                await suo.stop()
+                await suo.shutdown()
     print(f"{'message':<22}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
     for name, values in results.items():
         print(

@@ -1,7 +1,8 @@
 """Configuration: one TOML file read once into frozen dataclasses.
 
-Secrets may come from the environment (SUO_SECRET, ...); a bad value raises
-`ConfigError` naming its key.
+Each key is declared once, as a dataclass field with its type, default, environment variable,
+secrecy and check (`setting`); one parser walks the declarations. A bad value raises
+`ConfigError` naming its key, and never echoes a secret.
 """
 
 from __future__ import annotations
@@ -11,84 +12,178 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_SPILL_PATH = "suo-clicks.spill.jsonl"
+
+T = TypeVar("T")
+# Takes the dotted key ("links.code_length") and the value read; returns the value to keep.
+Check = Callable[[str, Any], Any]
 
 
 class ConfigError(Exception):
     """A config value is missing or wrong; the message names the key."""
 
 
+def setting(default: T, *, env: str = "", secret: bool = False, check: Check | None = None) -> T:
+    """Declare a config key: `env` (when set and non-empty) wins over the file; a secret is
+    kept out of repr() and error messages and redacted from logs; `check` validates it."""
+    metadata = {"env": env, "secret": secret, "check": check}
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
+def between(low: int = 1, high: int = 10**9) -> Check:
+    def check(key: str, value: int) -> int:
+        if not low <= value <= high:
+            raise ConfigError(f"{key} must be between {low} and {high}, got {value}")
+        return value
+
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    def check(key: str, value: str) -> str:
+        if value not in choices:
+            raise ConfigError(f"{key} must be {' or '.join(choices)}, got {value!r}")
+        return value
+
+    return check
+
+
+def http_url(key: str, value: str) -> str:
+    """An http(s) base URL, without the trailing slash paths are joined to."""
+    value = value.rstrip("/")
+    if urlsplit(value).scheme not in ("http", "https"):
+        raise ConfigError(f"{key} must be an http(s) URL")
+    return value
+
+
+def api_base(key: str, value: str) -> str:
+    """Like `http_url`, but kept as written: PTB appends the token right after it."""
+    http_url(key, value)
+    return value
+
+
+def url_path(key: str, value: str) -> str:
+    if not value.startswith("/"):
+        raise ConfigError(f"{key} must start with /")
+    return value
+
+
+def networks(key: str, values: tuple[Any, ...]) -> tuple[str, ...]:
+    for value in values:
+        try:
+            ipaddress.ip_network(str(value), strict=False)
+        except ValueError as e:
+            raise ConfigError(f"{key} must list IPs or CIDRs, got {value!r}") from e
+    return tuple(str(v) for v in values)
+
+
+def domains(key: str, values: tuple[Any, ...]) -> tuple[str, ...]:
+    if not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{key} must be a list of strings")
+    return tuple(v.strip().lower().lstrip(".") for v in values if v.strip())
+
+
+def user_ids(key: str, values: tuple[Any, ...]) -> tuple[str, ...]:
+    if not all(isinstance(v, str) and v for v in values):
+        raise ConfigError(f"{key} must be a list of WeCom user ids")
+    return values
+
+
+def sqlite_url(key: str, value: str) -> str:
+    if not value.startswith("sqlite:///"):
+        raise ConfigError(f"{key} must start with sqlite:///, got {without_password(value)!r}")
+    return value
+
+
+def aes_key(key: str, value: str) -> str:
+    if value and re.fullmatch(r"[A-Za-z0-9]{43}", value) is None:
+        raise ConfigError(f"{key} (or SUO_WECOM_AES_KEY) must be 43 letters/digits")
+    return value
+
+
+def existing_file(key: str, value: str) -> str:
+    if value and not Path(value).is_file():
+        raise ConfigError(f"{key} is not a file: {value!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    public_url: str = "http://127.0.0.1:8080"
-    secret: str = field(default="", repr=False)
+    host: str = setting("127.0.0.1")
+    port: int = setting(8080, check=between(0, 65535))
+    # Empty in the file: http://host:port (see _derive_public_url).
+    public_url: str = setting("http://127.0.0.1:8080", check=lambda _, v: v.rstrip("/"))
+    secret: str = setting("", env="SUO_SECRET", secret=True)
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: use the peer.
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = setting((), check=networks)
 
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
-    url: str = "sqlite:///suo.db"
+    url: str = setting("sqlite:///suo.db", env="SUO_STORAGE_URL", check=sqlite_url)
 
 
 @dataclass(frozen=True, slots=True)
 class LinksConfig:
-    code_length: int = 7
-    max_url_length: int = 2048
-    blocked_domains: tuple[str, ...] = ()
+    code_length: int = setting(7, check=between(4, 32))
+    max_url_length: int = setting(2048, check=between(high=8192))
+    blocked_domains: tuple[str, ...] = setting((), check=domains)
     # New links per member and per group within the window (reused links are free).
-    member_limit: int = 20
-    group_limit: int = 100
-    limit_window_seconds: int = 600
+    member_limit: int = setting(20, check=between())
+    group_limit: int = setting(100, check=between())
+    limit_window_seconds: int = setting(600, check=between(high=86400))
 
 
 @dataclass(frozen=True, slots=True)
 class ClicksConfig:
-    flush_interval_ms: int = 200
-    batch_size: int = 500
-    spill_path: str = DEFAULT_SPILL_PATH
+    flush_interval_ms: int = setting(200, check=between())
+    batch_size: int = setting(500, check=between())
+    spill_path: str = setting(DEFAULT_SPILL_PATH)
 
 
 @dataclass(frozen=True, slots=True)
 class ConsoleConfig:
-    group: str = "console"
-    member: str = "me"
-    qr_dir: str = "suo-qr"
-    lang: str = "zh-CN"
+    group: str = setting("console")
+    member: str = setting("me")
+    qr_dir: str = setting("suo-qr")
+    lang: str = setting("zh-CN", check=one_of("zh-CN", "en"))
 
 
 @dataclass(frozen=True, slots=True)
 class TelegramConfig:
-    token: str = field(default="", repr=False)
-    api_base_url: str = "https://api.telegram.org/bot"
-    file_base_url: str = "https://api.telegram.org/file/bot"
-    mode: str = "polling"
-    webhook_secret: str = field(default="", repr=False)
-    webhook_path: str = "/telegram/webhook"
-    link_previews: bool = False
-    admin_cache_seconds: int = 300
+    token: str = setting("", env="SUO_TELEGRAM_TOKEN", secret=True)
+    api_base_url: str = setting("https://api.telegram.org/bot", check=api_base)
+    file_base_url: str = setting("https://api.telegram.org/file/bot", check=api_base)
+    mode: str = setting("polling", check=one_of("polling", "webhook"))
+    webhook_secret: str = setting("", env="SUO_TELEGRAM_WEBHOOK_SECRET", secret=True)
+    webhook_path: str = setting("/telegram/webhook", check=url_path)
+    link_previews: bool = setting(False)
+    admin_cache_seconds: int = setting(300, check=between(0))
 
     @property
     def enabled(self) -> bool:
         return bool(self.token)
 
+    @property
+    def uses_webhook(self) -> bool:
+        return self.mode == "webhook"
+
 
 @dataclass(frozen=True, slots=True)
 class WeComConfig:
-    token: str = field(default="", repr=False)
-    encoding_aes_key: str = field(default="", repr=False)
-    callback_path: str = "/wecom/callback"
-    webhook_base_url: str = "https://qyapi.weixin.qq.com"
-    admins: tuple[str, ...] = ()
-    reply_deadline_ms: int = 4000
+    token: str = setting("", env="SUO_WECOM_TOKEN", secret=True)
+    encoding_aes_key: str = setting("", env="SUO_WECOM_AES_KEY", secret=True, check=aes_key)
+    callback_path: str = setting("/wecom/callback", check=url_path)
+    webhook_base_url: str = setting("https://qyapi.weixin.qq.com", check=http_url)
+    admins: tuple[str, ...] = setting((), check=user_ids)
+    reply_deadline_ms: int = setting(4000, check=between(100, 4500))
 
     @property
     def enabled(self) -> bool:
@@ -99,14 +194,16 @@ class WeComConfig:
 class DigestConfig:
     """The weekly digest: sent once per group and week, however many processes run."""
 
-    enabled: bool = True
+    enabled: bool = setting(True)
     # A process that was down at a group's digest time sends it on start within this window.
-    grace_hours: int = 24
-    font_path: str = ""  # a CJK-capable TTF/OTF/TTC for chart labels; else common paths
+    grace_hours: int = setting(24, check=between(high=168))
+    # A CJK-capable TTF/OTF/TTC for chart labels; else common paths.
+    font_path: str = setting("", check=existing_file)
     # A run claimed but not finished within this lease (its process died) may be taken again.
-    lease_minutes: int = 10
-    retry_attempts: int = 3
-    retry_backoff_seconds: int = 30  # doubles after each failed attempt
+    lease_minutes: int = setting(10, check=between(high=1440))
+    retry_attempts: int = setting(3, check=between(high=10))
+    # Doubles after each failed attempt.
+    retry_backoff_seconds: int = setting(30, check=between(0, 3600))
 
     @property
     def retry_backoff_total(self) -> int:
@@ -118,14 +215,15 @@ class DigestConfig:
 class WebConfig:
     """The page at `GET /` of the redirector: shorten a link, read QR photos."""
 
-    enabled: bool = True
+    enabled: bool = setting(True)
     # When set, the page opens only with `?key=<access_token>` (then remembered in a cookie)
     # or through a signed link from the chat `web` command: a private instance.
-    access_token: str = field(default="", repr=False)
+    access_token: str = setting("", env="SUO_WEB_ACCESS_TOKEN", secret=True)
     # Forms sent per reader address per minute, and by everyone together per minute.
-    per_ip_per_minute: int = 20
-    total_per_minute: int = 600
-    max_upload_mb: int = 10
+    per_ip_per_minute: int = setting(20, check=between(high=10_000))
+    total_per_minute: int = setting(600, check=between(high=1_000_000))
+    # The QR decoder refuses files over 20 MB whatever the page accepts.
+    max_upload_mb: int = setting(10, check=between(high=20))
 
     @property
     def max_upload_bytes(self) -> int:
@@ -144,49 +242,28 @@ class Config:
     digest: DigestConfig = DigestConfig()
     web: WebConfig = WebConfig()
 
-
-def _networks(values: list[Any]) -> tuple[str, ...]:
-    for value in values:
-        try:
-            ipaddress.ip_network(str(value), strict=False)
-        except ValueError as e:
-            raise ConfigError(
-                f"server.trusted_proxies must list IPs or CIDRs, got {value!r}"
-            ) from e
-    return tuple(str(v) for v in values)
+    @property
+    def has_platform(self) -> bool:
+        """True when a real chat platform is configured (so no console group is needed)."""
+        return self.telegram.enabled or self.wecom.enabled
 
 
-def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{key}] must be a table")
-    return value
-
+# Each section's dataclass, in the order sections are read (and errors found).
+SECTIONS: dict[str, type[Any]] = typing.get_type_hints(Config)
 
 # Values never echoed in an error (nor logged): a config error must not print a token.
 SECRET_KEYS = frozenset(
-    {
-        ("server", "secret"),
-        ("telegram", "token"),
-        ("telegram", "webhook_secret"),
-        ("wecom", "token"),
-        ("wecom", "encoding_aes_key"),
-        ("web", "access_token"),
-    }
+    (section, f.name)
+    for section, cls in SECTIONS.items()
+    for f in fields(cls)
+    if f.metadata["secret"]
 )
 
 
 def secret_values(config: Config) -> list[str]:
     """The configured secrets as they could appear in text, for log redaction."""
-    values = [
-        config.server.secret,
-        config.telegram.token,
-        config.telegram.token.partition(":")[2],  # the part after the bot id
-        config.telegram.webhook_secret,
-        config.wecom.token,
-        config.wecom.encoding_aes_key,
-        config.web.access_token,
-    ]
+    values = [str(getattr(getattr(config, section), key)) for section, key in SECRET_KEYS]
+    values.append(config.telegram.token.partition(":")[2])  # the part after the bot id
     with contextlib.suppress(ValueError):
         values.append(urlsplit(config.storage.url).password or "")
     return [v for v in values if v]
@@ -206,253 +283,90 @@ def without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
 
 
-def _get(table: Mapping[str, Any], section: str, key: str, kind: type, default: Any) -> Any:
-    if key not in table:
-        return default
-    value = table[key]
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}] must be a table")
+    return value
+
+
+def _toml_type(hint: Any) -> type:
+    """The TOML value a field is written as: a tuple field is a TOML array."""
+    return list if typing.get_origin(hint) is tuple else typing.cast(type, hint)
+
+
+def _read(section: str, key: str, kind: type, table: Mapping[str, Any]) -> Any:
+    value: Any = table[key]
     # bool is an int subclass in Python; a port of `true` is a mistake, not 1.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         shown = f"a {type(value).__name__}" if (section, key) in SECRET_KEYS else repr(value)
         raise ConfigError(f"{section}.{key} must be {kind.__name__}, got {shown}")
-    return value
+    return tuple(value) if isinstance(value, list) else value
 
 
-def _positive(section: str, key: str, value: int, *, low: int = 1, high: int = 10**9) -> int:
-    if not low <= value <= high:
-        raise ConfigError(f"{section}.{key} must be between {low} and {high}, got {value}")
-    return value
+def _parse_section(section: str, table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    """Walk one section's declarations: env var, else file, else default; then its check."""
+    cls = SECTIONS[section]
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        from_env = env.get(f.metadata["env"]) if f.metadata["env"] else None
+        if from_env:
+            value: Any = from_env
+        elif f.name in table:
+            value = _read(section, f.name, _toml_type(hints[f.name]), table)
+        else:
+            value = f.default
+        check: Check | None = f.metadata["check"]
+        values[f.name] = check(f"{section}.{f.name}", value) if check else value
+    return cls(**values)
 
 
-def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
-    known = {
-        "server",
-        "storage",
-        "links",
-        "clicks",
-        "console",
-        "telegram",
-        "wecom",
-        "digest",
-        "web",
-    }
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown config section [{unknown[0]}]")
-
-    s = _table(data, "server")
-    d = ServerConfig()
-    public_url = str(_get(s, "server", "public_url", str, "")).rstrip("/")
-    host = _get(s, "server", "host", str, d.host)
-    port = _positive("server", "port", _get(s, "server", "port", int, d.port), low=0, high=65535)
-    if not public_url:
-        public_url = f"http://{host}:{port}"
-    if urlsplit(public_url).scheme not in ("http", "https") or not urlsplit(public_url).netloc:
-        raise ConfigError(f"server.public_url must be an http(s) URL, got {public_url!r}")
-    server = ServerConfig(
-        host=host,
-        port=port,
-        public_url=public_url,
-        secret=env.get("SUO_SECRET") or _get(s, "server", "secret", str, ""),
-        trusted_proxies=_networks(_get(s, "server", "trusted_proxies", list, [])),
-    )
-
-    st = _table(data, "storage")
-    storage_url = env.get("SUO_STORAGE_URL") or _get(st, "storage", "url", str, "sqlite:///suo.db")
-    if not storage_url.startswith("sqlite:///"):
-        shown = without_password(storage_url)
-        raise ConfigError(f"storage.url must start with sqlite:///, got {shown!r}")
-
-    lk = _table(data, "links")
-    blocked = _get(lk, "links", "blocked_domains", list, [])
-    if not all(isinstance(b, str) for b in blocked):
-        raise ConfigError("links.blocked_domains must be a list of strings")
-    links = LinksConfig(
-        code_length=_positive(
-            "links", "code_length", _get(lk, "links", "code_length", int, 7), low=4, high=32
-        ),
-        max_url_length=_positive(
-            "links", "max_url_length", _get(lk, "links", "max_url_length", int, 2048), high=8192
-        ),
-        blocked_domains=tuple(b.strip().lower().lstrip(".") for b in blocked if b.strip()),
-        member_limit=_positive(
-            "links", "member_limit", _get(lk, "links", "member_limit", int, 20)
-        ),
-        group_limit=_positive("links", "group_limit", _get(lk, "links", "group_limit", int, 100)),
-        limit_window_seconds=_positive(
-            "links",
-            "limit_window_seconds",
-            _get(lk, "links", "limit_window_seconds", int, 600),
-            high=86400,
-        ),
-    )
-
-    c = _table(data, "clicks")
-    clicks = ClicksConfig(
-        flush_interval_ms=_positive(
-            "clicks", "flush_interval_ms", _get(c, "clicks", "flush_interval_ms", int, 200)
-        ),
-        batch_size=_positive("clicks", "batch_size", _get(c, "clicks", "batch_size", int, 500)),
-        spill_path=_get(c, "clicks", "spill_path", str, DEFAULT_SPILL_PATH),
-    )
-
-    co = _table(data, "console")
-    lang = _get(co, "console", "lang", str, "zh-CN")
-    if lang not in ("zh-CN", "en"):
-        raise ConfigError(f"console.lang must be zh-CN or en, got {lang!r}")
-    console = ConsoleConfig(
-        group=_get(co, "console", "group", str, "console"),
-        member=_get(co, "console", "member", str, "me"),
-        qr_dir=_get(co, "console", "qr_dir", str, "suo-qr"),
-        lang=lang,
-    )
-    telegram = _telegram(_table(data, "telegram"), env)
-    return Config(
-        wecom=_wecom(_table(data, "wecom"), env),
-        telegram=telegram,
-        server=server,
-        storage=StorageConfig(url=storage_url),
-        links=links,
-        clicks=clicks,
-        console=console,
-        digest=_digest(_table(data, "digest")),
-        web=_web(_table(data, "web"), env),
-    )
+def _derive_public_url(server: ServerConfig, table: Mapping[str, Any]) -> ServerConfig:
+    if not str(table.get("public_url", "")).rstrip("/"):
+        server = replace(server, public_url=f"http://{server.host}:{server.port}")
+    url = urlsplit(server.public_url)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ConfigError(f"server.public_url must be an http(s) URL, got {server.public_url!r}")
+    return server
 
 
-def _web(t: Mapping[str, Any], env: Mapping[str, str]) -> WebConfig:
-    d = WebConfig()
-    return WebConfig(
-        enabled=_get(t, "web", "enabled", bool, d.enabled),
-        access_token=env.get("SUO_WEB_ACCESS_TOKEN")
-        or _get(t, "web", "access_token", str, d.access_token),
-        per_ip_per_minute=_positive(
-            "web",
-            "per_ip_per_minute",
-            _get(t, "web", "per_ip_per_minute", int, d.per_ip_per_minute),
-            high=10_000,
-        ),
-        total_per_minute=_positive(
-            "web",
-            "total_per_minute",
-            _get(t, "web", "total_per_minute", int, d.total_per_minute),
-            high=1_000_000,
-        ),
-        # The QR decoder refuses files over 20 MB whatever the page accepts.
-        max_upload_mb=_positive(
-            "web", "max_upload_mb", _get(t, "web", "max_upload_mb", int, d.max_upload_mb), high=20
-        ),
-    )
-
-
-def _digest(t: Mapping[str, Any]) -> DigestConfig:
-    d = DigestConfig()
-    config = DigestConfig(
-        enabled=_get(t, "digest", "enabled", bool, d.enabled),
-        grace_hours=_positive(
-            "digest", "grace_hours", _get(t, "digest", "grace_hours", int, d.grace_hours), high=168
-        ),
-        font_path=_get(t, "digest", "font_path", str, d.font_path),
-        lease_minutes=_positive(
-            "digest",
-            "lease_minutes",
-            _get(t, "digest", "lease_minutes", int, d.lease_minutes),
-            high=1440,
-        ),
-        retry_attempts=_positive(
-            "digest",
-            "retry_attempts",
-            _get(t, "digest", "retry_attempts", int, d.retry_attempts),
-            high=10,
-        ),
-        retry_backoff_seconds=_positive(
-            "digest",
-            "retry_backoff_seconds",
-            _get(t, "digest", "retry_backoff_seconds", int, d.retry_backoff_seconds),
-            low=0,
-            high=3600,
-        ),
-    )
-    if config.font_path and not Path(config.font_path).is_file():
-        raise ConfigError(f"digest.font_path is not a file: {config.font_path!r}")
-    if config.retry_backoff_total >= config.lease_minutes * 60:
-        # Past the lease another process may take the run over while this one still retries.
-        raise ConfigError(
-            f"digest.lease_minutes ({config.lease_minutes}) must be longer than the retries' "
-            f"waits ({config.retry_backoff_total} s from retry_attempts and "
-            "retry_backoff_seconds)"
-        )
-    return config
-
-
-def _telegram(t: Mapping[str, Any], env: Mapping[str, str]) -> TelegramConfig:
-    d = TelegramConfig()
-    mode = _get(t, "telegram", "mode", str, d.mode)
-    if mode not in ("polling", "webhook"):
-        raise ConfigError(f"telegram.mode must be polling or webhook, got {mode!r}")
-    config = TelegramConfig(
-        token=env.get("SUO_TELEGRAM_TOKEN") or _get(t, "telegram", "token", str, ""),
-        api_base_url=_get(t, "telegram", "api_base_url", str, d.api_base_url),
-        file_base_url=_get(t, "telegram", "file_base_url", str, d.file_base_url),
-        mode=mode,
-        webhook_secret=env.get("SUO_TELEGRAM_WEBHOOK_SECRET")
-        or _get(t, "telegram", "webhook_secret", str, ""),
-        webhook_path=_get(t, "telegram", "webhook_path", str, d.webhook_path),
-        link_previews=_get(t, "telegram", "link_previews", bool, d.link_previews),
-        admin_cache_seconds=_positive(
-            "telegram",
-            "admin_cache_seconds",
-            _get(t, "telegram", "admin_cache_seconds", int, d.admin_cache_seconds),
-            low=0,
-        ),
-    )
-    for key in ("api_base_url", "file_base_url"):
-        if urlsplit(getattr(config, key)).scheme not in ("http", "https"):
-            raise ConfigError(f"telegram.{key} must be an http(s) URL")
-    if not config.webhook_path.startswith("/"):
-        raise ConfigError("telegram.webhook_path must start with /")
-    secret_ok = re.fullmatch(r"[A-Za-z0-9_-]{16,256}", config.webhook_secret) is not None
-    if config.enabled and config.mode == "webhook" and not secret_ok:
+def _check_telegram_webhook(telegram: TelegramConfig) -> None:
+    secret_ok = re.fullmatch(r"[A-Za-z0-9_-]{16,256}", telegram.webhook_secret) is not None
+    if telegram.enabled and telegram.uses_webhook and not secret_ok:
         # Without the secret anyone who learns the path could post fake updates.
         raise ConfigError(
             "telegram.webhook_secret (or SUO_TELEGRAM_WEBHOOK_SECRET) must be set, "
             "at least 16 characters [A-Za-z0-9_-], in webhook mode"
         )
-    return config
 
 
-def _wecom(w: Mapping[str, Any], env: Mapping[str, str]) -> WeComConfig:
-    d = WeComConfig()
-    admins = _get(w, "wecom", "admins", list, [])
-    if not all(isinstance(a, str) and a for a in admins):
-        raise ConfigError("wecom.admins must be a list of WeCom user ids")
-    config = WeComConfig(
-        token=env.get("SUO_WECOM_TOKEN") or _get(w, "wecom", "token", str, ""),
-        encoding_aes_key=env.get("SUO_WECOM_AES_KEY")
-        or _get(w, "wecom", "encoding_aes_key", str, ""),
-        callback_path=_get(w, "wecom", "callback_path", str, d.callback_path),
-        webhook_base_url=_get(w, "wecom", "webhook_base_url", str, d.webhook_base_url).rstrip("/"),
-        admins=tuple(admins),
-        reply_deadline_ms=_positive(
-            "wecom",
-            "reply_deadline_ms",
-            _get(w, "wecom", "reply_deadline_ms", int, d.reply_deadline_ms),
-            low=100,
-            high=4500,
-        ),
-    )
-    if (
-        config.encoding_aes_key
-        and re.fullmatch(r"[A-Za-z0-9]{43}", config.encoding_aes_key) is None
-    ):
-        raise ConfigError(
-            "wecom.encoding_aes_key (or SUO_WECOM_AES_KEY) must be 43 letters/digits"
-        )
-    if bool(config.token) != bool(config.encoding_aes_key):
+def _check_wecom_pair(wecom: WeComConfig) -> None:
+    if bool(wecom.token) != bool(wecom.encoding_aes_key):
         raise ConfigError("wecom.token and wecom.encoding_aes_key must be set together")
-    if not config.callback_path.startswith("/"):
-        raise ConfigError("wecom.callback_path must start with /")
-    if urlsplit(config.webhook_base_url).scheme not in ("http", "https"):
-        raise ConfigError("wecom.webhook_base_url must be an http(s) URL")
+
+
+def _check_digest_retries(digest: DigestConfig) -> None:
+    if digest.retry_backoff_total >= digest.lease_minutes * 60:
+        # Past the lease another process may take the run over while this one still retries.
+        raise ConfigError(
+            f"digest.lease_minutes ({digest.lease_minutes}) must be longer than the retries' "
+            f"waits ({digest.retry_backoff_total} s from retry_attempts and "
+            "retry_backoff_seconds)"
+        )
+
+
+def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown config section [{unknown[0]}]")
+    sections = {name: _parse_section(name, _table(data, name), env) for name in SECTIONS}
+    config = Config(**sections)
+    # Checks that read more than one key.
+    config = replace(config, server=_derive_public_url(config.server, _table(data, "server")))
+    _check_telegram_webhook(config.telegram)
+    _check_wecom_pair(config.wecom)
+    _check_digest_retries(config.digest)
     return config
 
 

@@ -1,14 +1,17 @@
-"""Composition root: build the store, core, adapters, click recorder and redirector from config.
+"""The application object: one composition root and one lifecycle for every mode.
 
-`Suo.open(config)` owns their lifetimes; `close()` releases them in reverse order.
+`Suo(config, parts)` builds the store, core, click recorder, adapters and schedulers, serves
+the web app its parts need and starts and stops what it mounts, as python-telegram-bot's
+`Application` does: initialize/start/stop/shutdown, running guards, `async with`.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-from dataclasses import dataclass, field
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -41,6 +44,21 @@ from redirector.web import add_web_routes
 log = logging.getLogger(__name__)
 
 
+class Part(enum.Enum):
+    """What one process runs. A platform receiving by webhook has its route on the served web
+    app and its bot runs exactly as long as that app (see TelegramAdapter.mount)."""
+
+    REDIRECTOR = "redirector"  # short links (and the webhook routes) on server.host:port
+    TELEGRAM = "telegram"  # the Telegram bot: polling, or its webhook route
+    WECOM = "wecom"  # the WeCom bot: its callback route
+    SCHEDULER = "scheduler"  # weekly digests and 活码 reminders
+
+
+# What `suo bot` runs, and what `Suo.open` builds by default: everything but the served
+# redirector (tests serve or call what they need themselves).
+BOT_PARTS = frozenset({Part.TELEGRAM, Part.WECOM, Part.SCHEDULER})
+
+
 def dashboard_links(config: Config) -> DashboardLinks:
     return DashboardLinks(config.server.secret, config.server.public_url)
 
@@ -49,20 +67,101 @@ def web_links(config: Config) -> WebLinks:
     return WebLinks(config.server.secret, config.server.public_url)
 
 
-@dataclass(slots=True)
 class Suo:
-    config: Config
+    """Built by `initialize()`, run by `start()`, halted by `stop()`, released by `shutdown()`;
+    `async with Suo(config, parts)` does all four. Every part it mounts it also starts."""
+
     store: Store
     shortener: Shortener
     core: Core
     recorder: ClickRecorder
-    clock: Clock
-    telegram: TelegramAdapter | None = None
-    wecom: WeComAdapter | None = None
-    digests: DigestScheduler | None = None
-    live: LiveWatch | None = None  # 活码 reminders
-    _http: aiohttp.ClientSession | None = None
-    link_caches: list[dict[str, Any]] = field(default_factory=list)  # each redirector app's
+    live: LiveWatch  # 活码 reminders
+
+    def __init__(self, config: Config, parts: frozenset[Part], *, clock: Clock = utc_now) -> None:
+        self.config = config
+        self.parts = parts
+        self.clock = clock
+        self.telegram: TelegramAdapter | None = None
+        self.wecom: WeComAdapter | None = None
+        self.digests: DigestScheduler | None = None
+        self.link_caches: list[dict[str, Any]] = []  # each redirector app's
+        self._http: aiohttp.ClientSession | None = None
+        self._initialized = False
+        self._running = False
+        self._opened = AsyncExitStack()  # released by shutdown(), last opened first
+        self._started = AsyncExitStack()  # stopped by stop(), last started first
+
+    @classmethod
+    async def open(
+        cls, config: Config, parts: frozenset[Part] = BOT_PARTS, *, clock: Clock = utc_now
+    ) -> Suo:
+        """An initialized, not started, application: for tests and benchmarks that serve or
+        call its pieces themselves (shutdown() releases it)."""
+        suo = cls(config, parts, clock=clock)
+        await suo.initialize()
+        return suo
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def __aenter__(self) -> Self:
+        await self.initialize()
+        try:
+            await self.start()
+        except BaseException:
+            await self.shutdown()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self.stop()
+        finally:
+            await self.shutdown()
+
+    async def initialize(self) -> None:
+        """Open the store and build every part; nothing runs yet. Idempotent."""
+        if self._initialized:
+            return
+        try:
+            self.store = await open_store(self.config.storage.url)
+            # Its worker thread would keep the process alive.
+            self._opened.push_async_callback(self.store.close)
+            self._opened.push_async_callback(self._close_http)
+            self._build()
+        except BaseException:
+            await self._opened.aclose()
+            raise
+        self._initialized = True
+
+    async def start(self) -> None:
+        """Serve the web app the parts need, then start polling and the schedulers. On a
+        failure, what had started is stopped again before the error propagates."""
+        if not self._initialized:
+            raise RuntimeError("Suo.start() needs initialize() first")
+        if self._running:
+            raise RuntimeError("Suo is already running")
+        self._running = True
+        try:
+            await self._start_parts()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop what start() started, last first. Does nothing when not running."""
+        if self._running:
+            self._running = False
+            await self._started.aclose()
+
+    async def shutdown(self) -> None:
+        """Release what initialize() opened, last first. Does nothing when not initialized."""
+        if self._running:
+            raise RuntimeError("Suo.shutdown() while running: stop() it first")
+        if self._initialized:
+            self._initialized = False
+            await self._opened.aclose()
 
     def http(self) -> aiohttp.ClientSession:
         """The one outgoing HTTP session (WeCom downloads and webhooks), opened on first use."""
@@ -70,91 +169,89 @@ class Suo:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         return self._http
 
-    @classmethod
-    async def open(cls, config: Config, *, clock: Clock = utc_now) -> Suo:
-        store = await open_store(config.storage.url)
-        try:
-            return cls._build(config, store, clock)
-        except BaseException:
-            await store.close()  # its worker thread would keep the process alive
-            raise
+    async def _close_http(self) -> None:
+        if self._http is not None:
+            await self._http.close()
 
-    @classmethod
-    def _build(cls, config: Config, store: Store, clock: Clock) -> Suo:
-        link_caches: list[dict[str, Any]] = []
-
-        def forget_rules(code: str | None) -> None:
-            """Rules changed in chat apply at once in this process's redirectors (other
-            processes see them when their cache entry ages out)."""
-            for cache in link_caches:
-                if code is None:
-                    cache.clear()
-                else:
-                    cache.pop(code, None)
-
-        shortener = Shortener(
-            store, config.links, config.server.public_url, clock, on_rules_changed=forget_rules
+    def _build(self) -> None:
+        config, store, clock = self.config, self.store, self.clock
+        public_url = config.server.public_url
+        self.shortener = Shortener(
+            store, config.links, public_url, clock, on_rules_changed=self._forget_rules
         )
         fonts = ChartFonts.find(config.digest.font_path)
-        writer = DigestWriter(store, config.server.public_url, fonts)
-        schedulers: list[DigestScheduler] = []  # built after the adapters the core feeds
-
-        async def schedule_changed(group: Group) -> None:
-            for scheduler in schedulers:
-                await scheduler.reschedule(group)
-
-        core = Core(
-            store,
-            LinkReplies(shortener),
-            PhotoReplies(shortener),
-            StatsReplies(store, clock, config.server.public_url),
-            BindingReplies(store, clock),
-            SettingsReplies(store, clock, config.server.public_url, on_rules_changed=forget_rules),
-            DigestReplies(
-                store,
-                writer,
-                clock,
-                enabled=config.digest.enabled,
-                on_schedule_changed=schedule_changed,
-            ),
-            DashboardReplies(store, dashboard_links(config), clock),
-            LiveReplies(
-                store,
-                shortener,
-                fonts,
-                clock,
-                code_length=config.links.code_length,
-                on_changed=forget_rules,
-            ),
-            web=WebReplies(web_links(config), clock, page_enabled=config.web.enabled),
-            default_lang=config.console.lang,
-        )
-        recorder = ClickRecorder(
+        writer = DigestWriter(store, public_url, fonts)
+        self.core = self._build_core(writer, fonts)
+        self.recorder = ClickRecorder(
             store,
             clock=clock,
             spill_path=Path(config.clicks.spill_path),
             flush_interval=config.clicks.flush_interval_ms / 1000,
             batch_size=config.clicks.batch_size,
         )
-        telegram = None
-        if config.telegram.enabled:
-            telegram = TelegramAdapter(core, config.telegram, public_url=config.server.public_url)
-        suo = cls(config, store, shortener, core, recorder, clock, telegram)
-        suo.link_caches = link_caches
-        if config.wecom.enabled:
-            suo.wecom = WeComAdapter(core, config.wecom, session=suo.http)
+        self._build_platforms()
         # One set of channels (one group-robot rate limiter) for digests and live reminders.
-        channels = suo._digest_channels()
+        channels = self._digest_channels()
         if config.digest.enabled:
-            suo.digests = DigestScheduler(
-                DigestService(store, writer, channels, clock, config.digest),
+            service = DigestService(store, writer, channels, clock, config.digest)
+            self.digests = DigestScheduler(service, store, clock, config.digest)
+        self.live = LiveWatch(store, channels, clock, public_url)
+
+    def _build_core(self, writer: DigestWriter, fonts: ChartFonts) -> Core:
+        """The chat core with every feature's replies."""
+        config, store, clock = self.config, self.store, self.clock
+        return Core(
+            store,
+            LinkReplies(self.shortener),
+            PhotoReplies(self.shortener),
+            StatsReplies(store, clock, config.server.public_url),
+            BindingReplies(store, clock),
+            SettingsReplies(
+                store, clock, config.server.public_url, on_rules_changed=self._forget_rules
+            ),
+            DigestReplies(
                 store,
+                writer,
                 clock,
-                config.digest,
+                enabled=config.digest.enabled,
+                on_schedule_changed=self._schedule_changed,
+            ),
+            DashboardReplies(store, dashboard_links(config), clock),
+            LiveReplies(
+                store,
+                self.shortener,
+                fonts,
+                clock,
+                code_length=config.links.code_length,
+                on_changed=self._forget_rules,
+            ),
+            web=WebReplies(web_links(config), clock, page_enabled=config.web.enabled),
+            default_lang=config.console.lang,
+        )
+
+    def _build_platforms(self) -> None:
+        config = self.config
+        if Part.TELEGRAM in self.parts and config.telegram.enabled:
+            self.telegram = TelegramAdapter(
+                self.core, config.telegram, public_url=config.server.public_url
             )
-            schedulers.append(suo.digests)
-        suo.live = LiveWatch(store, channels, clock, config.server.public_url)
-        return suo
+        if Part.WECOM in self.parts and config.wecom.enabled:
+            self.wecom = WeComAdapter(self.core, config.wecom, session=self.http)
+            # Follow-up replies underway finish before the session they post with closes.
+            self._opened.push_async_callback(self.wecom.close)
+
+    def _forget_rules(self, code: str | None) -> None:
+        """Rules changed in chat apply at once in this process's redirectors (other
+        processes see them when their cache entry ages out)."""
+        for cache in self.link_caches:
+            if code is None:
+                cache.clear()
+            else:
+                cache.pop(code, None)
+
+    async def _schedule_changed(self, group: Group) -> None:
+        if self.digests is not None:
+            await self.digests.reschedule(group)
 
     def _digest_channels(self) -> dict[str, DigestChannel]:
         channels: dict[str, DigestChannel] = {}
@@ -171,8 +268,13 @@ class Suo:
 
     @property
     def has_platform(self) -> bool:
-        """True when a real chat platform is configured (so no console group is needed)."""
+        """True when this process runs a real chat platform (so no console group is needed)."""
         return self.telegram is not None or self.wecom is not None
+
+    @property
+    def _receives_webhooks(self) -> bool:
+        telegram_hook = self.telegram is not None and self.telegram.uses_webhook
+        return telegram_hook or self.wecom is not None
 
     def _mount_webhooks(self, app: web.Application) -> None:
         # A mounted Telegram webhook starts and stops the bot with `app` (see its mount()).
@@ -182,13 +284,14 @@ class Suo:
             self.wecom.mount(app)
 
     def redirector_app(self) -> web.Application:
+        """Short links, dashboard and web page, with this process's webhook routes."""
         app = create_app(
             self.store,
             self.recorder,
             public_url=self.config.server.public_url,
             trusted_proxies=self.config.server.trusted_proxies,
             clock=self.clock,
-            on_live_pool_empty=self.live.nudge if self.live is not None else None,
+            on_live_pool_empty=self.live.nudge,
         )
         self.link_caches.append(app[REDIRECTS].cache)
         # Mounted even without a secret: every token then gets the 403 page.
@@ -200,51 +303,53 @@ class Suo:
         self._mount_webhooks(app)
         return app
 
-    def webhook_app(self) -> web.Application:
-        """Only the platforms' webhook routes, for `suo bot` without a redirector."""
+    def web_app(self) -> web.Application | None:
+        """What this process serves: the redirector (with the webhook routes), or without it
+        only the webhook routes; None when nothing here receives over HTTP."""
+        if Part.REDIRECTOR in self.parts:
+            return self.redirector_app()
+        if not self._receives_webhooks:
+            return None
         app = web.Application()
         self._mount_webhooks(app)
         return app
 
-    async def serve(self, app: web.Application) -> web.AppRunner:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        if REDIRECTS in app:
-            install_fast_path(runner)
-        site = web.TCPSite(runner, self.config.server.host, self.config.server.port)
-        await site.start()
-        log.info(
-            "listening on %s:%d, short links start with %s",
-            self.config.server.host,
-            self.config.server.port,
-            self.config.server.public_url,
-        )
-        return runner
-
-    async def start_adapters(self) -> None:
-        """Start what receives on its own: Telegram polling and the digest scheduler. A webhook
-        bot is started by the web app that serves its route, wherever that app runs."""
+    async def _start_parts(self) -> None:
+        # Each stop is registered before its start: a start that fails halfway is undone too.
+        app = self.web_app()
+        if app is not None:
+            await self._serve(app)
         if self.telegram is not None and not self.telegram.uses_webhook:
+            self._started.push_async_callback(_stop_telegram, self.telegram)
             await self.telegram.start()
-        if self.digests is not None:
-            await self.digests.start()
-        if self.live is not None:
+        if Part.SCHEDULER in self.parts:
+            if self.digests is not None:
+                self._started.push_async_callback(self.digests.stop)
+                await self.digests.start()
+            self._started.push_async_callback(self.live.stop)
             await self.live.start()
 
-    async def stop_adapters(self) -> None:
-        if self.live is not None:
-            await self.live.stop()
-        if self.digests is not None:
-            await self.digests.stop()
-        if self.telegram is not None:
-            try:
-                await self.telegram.stop()
-            except Exception:
-                log.exception("telegram adapter did not stop cleanly")
-        if self.wecom is not None:
-            await self.wecom.close()
+    async def _serve(self, app: web.Application) -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._started.push_async_callback(runner.cleanup)
+        if REDIRECTS in app:
+            install_fast_path(runner)
+        server = self.config.server
+        await web.TCPSite(runner, server.host, server.port).start()
+        log.info(
+            "listening on %s:%d, short links start with %s",
+            server.host,
+            server.port,
+            server.public_url,
+        )
 
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-        await self.store.close()
+
+async def _stop_telegram(telegram: TelegramAdapter) -> None:
+    try:
+        await telegram.stop()
+        # PTB skips this when its initialize() failed (a refused token) after the bot had
+        # opened its HTTP clients; closing them twice is a no-op.
+        await telegram.application.bot.shutdown()
+    except Exception:
+        log.exception("telegram adapter did not stop cleanly")

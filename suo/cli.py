@@ -1,4 +1,5 @@
-"""The `suo` command: run, redirector, chat, shorten, decode, stats.
+"""The `suo` command: parses arguments, picks a mode's parts and runs them (run, redirector,
+bot, chat), or one-shot commands (shorten, decode, stats).
 
 Scripts depend on the flags and JSON shapes here; change them only with a note in README.
 """
@@ -25,12 +26,14 @@ from bot.errors import UserError
 from bot.i18n import translate
 from bot.qr import decode_qr_codes
 from bot.storage import StoreUnavailable
-from suo.app import Suo
+from suo.app import BOT_PARTS, Part, Suo
 from suo.logs import FORMAT, redact_secrets
 
 log = logging.getLogger("suo")
 
 CLI_MEMBER = "cli"
+# One-shot commands read and write the store; they run no platform, server or schedule.
+NO_PARTS: frozenset[Part] = frozenset()
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -71,49 +74,45 @@ async def _console(suo: Suo) -> None:
             await task
 
 
-async def cmd_run(args: argparse.Namespace, *, mode: str) -> int:
-    """`run`: redirector + adapters; `redirector`: only it; `bot`: only adapters; `chat`: console.
+def parts_for(mode: str, config: Config) -> frozenset[Part]:
+    """`run`: everything; `redirector`: short links with the webhook bots, never polling or
+    digests (scale-out nodes); `bot`: the chat adapters and digests; `chat`: the console only."""
+    if mode == "run":
+        return frozenset(Part)
+    if mode == "bot":
+        return BOT_PARTS
+    if mode == "redirector":
+        telegram = {Part.TELEGRAM} if config.telegram.uses_webhook else set()
+        return frozenset({Part.REDIRECTOR, Part.WECOM, *telegram})
+    return frozenset()
 
-    The console group starts for `chat`, or for `run`/`bot` in a terminal with no platform.
-    """
+
+async def cmd_run(args: argparse.Namespace, *, mode: str) -> int:
+    """`run`, `redirector`, `bot` or `chat`: the parts `mode` runs, until a signal (or the end
+    of the console chat). The console group starts for `chat`, or for `run`/`bot` in a
+    terminal with no platform."""
     config = _config(args)
-    suo = await Suo.open(config)
-    runner = None
-    try:
-        if mode in ("run", "redirector"):
-            runner = await suo.serve(suo.redirector_app())
-        elif mode == "bot" and (
-            config.wecom.enabled or (config.telegram.enabled and config.telegram.mode == "webhook")
-        ):
-            runner = await suo.serve(suo.webhook_app())
-        if mode in ("run", "bot"):
-            await suo.start_adapters()
-        console = mode == "chat" or (
-            mode in ("run", "bot") and not suo.has_platform and sys.stdin.isatty()
-        )
+    console = mode == "chat" or (
+        mode in ("run", "bot") and not config.has_platform and sys.stdin.isatty()
+    )
+    async with Suo(config, parts_for(mode, config)) as suo:
         if console:
             if not args.verbose:
                 logging.getLogger().setLevel(logging.WARNING)  # keep the chat readable
-            if runner is not None:
+            if Part.REDIRECTOR in suo.parts:
                 print(f"redirector on {config.server.public_url}", flush=True)
             await _console(suo)
         else:
-            if mode in ("run", "bot") and not suo.has_platform:
+            if mode in ("run", "bot") and not config.has_platform:
                 log.info("no platform token and stdin is not a terminal: no chat started")
             await _wait_for_signal()
-    finally:
-        await suo.stop_adapters()
-        if runner is not None:
-            await runner.cleanup()
-        await suo.close()
     return 0
 
 
 async def cmd_shorten(args: argparse.Namespace) -> int:
     config = _config(args)
-    suo = await Suo.open(config)
-    try:
-        name = args.group or config.console.group
+    name = args.group or config.console.group
+    async with Suo(config, NO_PARTS) as suo:
         # The command line is the console group's other door: same platform, same groups.
         group = await suo.store.upsert_group(CONSOLE, name, name, config.console.lang)
         sharer = await suo.store.upsert_user(CONSOLE, CLI_MEMBER, CLI_MEMBER)
@@ -122,8 +121,6 @@ async def cmd_shorten(args: argparse.Namespace) -> int:
         except UserError as e:
             print(translate(group.lang, e.message_key, **e.params), file=sys.stderr)
             return 2
-    finally:
-        await suo.close()
     if args.json:
         print(
             json.dumps(
@@ -167,12 +164,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 async def cmd_stats(args: argparse.Namespace) -> int:
-    suo = await Suo.open(_config(args))
-    try:
+    async with Suo(_config(args), NO_PARTS) as suo:
         groups = await suo.store.find_groups(args.group)
         rows = [await suo.store.group_stats(g.id) for g in groups]
-    finally:
-        await suo.close()
     if args.group and not rows:
         print(f"no group named {args.group!r}", file=sys.stderr)
         return 1

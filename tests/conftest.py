@@ -87,7 +87,7 @@ def config(tmp_path: Path) -> Config:
 async def suo(config: Config, clock: FakeClock) -> AsyncIterator[Suo]:
     app = await Suo.open(config, clock=clock)
     yield app
-    await app.close()
+    await app.shutdown()
 
 
 def group_message(
@@ -112,7 +112,7 @@ def group_message(
 
 @contextlib.asynccontextmanager
 async def serving(app: web.Application) -> AsyncIterator[str]:
-    """`app` served the way `Suo.serve` serves it (the redirector's fast path on), on
+    """`app` served the way `Suo.start` serves it (the redirector's fast path on), on
     127.0.0.1 port 0; yields its base URL and cleans up (which flushes the click recorder)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

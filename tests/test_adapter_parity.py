@@ -95,12 +95,12 @@ async def chat(
         monkeypatch.setenv("PTB_TIMEDELTA", "1")
         async with FakeBotApi(token=TOKEN, can_read_all_group_messages=True) as api:
             suo = await Suo.open(telegram_config(config, api), clock=clock)
-            await suo.start_adapters()
+            await suo.start()
             try:
                 yield TelegramChat(api)
             finally:
-                await suo.stop_adapters()
-                await suo.close()
+                await suo.stop()
+                await suo.shutdown()
     else:
         async with FakeWeCom() as fake:
             suo = await Suo.open(wecom_config(config, fake), clock=clock)
@@ -110,7 +110,7 @@ async def chat(
                 yield WeComChat(fake, str(server.make_url("/wecom/callback")))
             finally:
                 await server.close()
-                await suo.close()
+                await suo.shutdown()
 
 
 def decode(png: bytes) -> list[str]:

@@ -109,7 +109,7 @@ async def test_blocked_domain_gets_polite_refusal(config: Config, clock: FakeClo
     try:
         (reply,) = await suo.core.handle(group_message("看 https://www.bad.example/x"))
     finally:
-        await suo.close()
+        await suo.shutdown()
     assert "bad.example" in reply.text and not reply.images
 
 
@@ -176,7 +176,7 @@ async def test_english_group_gets_english_replies(config: Config, clock: FakeClo
     try:
         (reply,) = await suo.core.handle(group_message("/short javascript:alert(1)"))
     finally:
-        await suo.close()
+        await suo.shutdown()
     assert reply.text == "Only http:// and https:// links can be shortened."
 
 
@@ -266,7 +266,7 @@ async def test_credentials_refusal_in_english(config: Config, clock: FakeClock) 
     try:
         (reply,) = await suo.core.handle(group_message("https://user:pw@example.com/x"))
     finally:
-        await suo.close()
+        await suo.shutdown()
     assert "user name or password" in reply.text and "example.com" in reply.text
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_config
+from bot.config import SECRET_KEYS, SECTIONS, ConfigError, load_config, parse_config, secret_values
 from suo.logs import RedactingFormatter
 from tests.conftest import REPO
 
@@ -122,3 +123,21 @@ def test_the_log_formatter_redacts_configured_secrets_and_bot_tokens() -> None:
     assert "secretpart" not in line and "/bot***/getMe" in line
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "db said S3cretPass abc", (), None)
     assert formatter.format(record).endswith("db said *** abc")
+
+
+def test_every_secret_key_may_come_from_env_and_is_kept_out_of_repr_and_logs() -> None:
+    env: dict[str, str] = {}
+    expected: dict[tuple[str, str], str] = {}
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            if f.metadata["secret"]:
+                assert f.metadata["env"], f"{section}.{f.name} is secret but has no env var"
+                # 43 letters: the shape the strictest secret (WeCom's AES key) takes.
+                value = (section + f.name).replace("_", "").ljust(43, "x")[:43]
+                env[f.metadata["env"]] = expected[(section, f.name)] = value
+    assert set(expected) == SECRET_KEYS
+    config = parse_config({}, env)
+    redacted = secret_values(config)
+    for (section, key), value in expected.items():
+        assert getattr(getattr(config, section), key) == value
+        assert value in redacted and value not in repr(config)

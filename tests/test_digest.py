@@ -844,8 +844,8 @@ async def telegram_suo(
         try:
             yield suo, api
         finally:
-            await suo.stop_adapters()
-            await suo.close()
+            await suo.stop()
+            await suo.shutdown()
 
 
 async def test_telegram_gets_the_chart_with_the_digest_as_caption_on_start(
@@ -855,7 +855,7 @@ async def test_telegram_gets_the_chart_with_the_digest_as_caption_on_start(
     seeded = await seed_week(suo.store, "telegram", TG_CHAT)
     await suo.store.upsert_group("telegram", "5550001", "a private chat", "zh-CN")
     clock.now = FIRE + timedelta(hours=2)
-    await suo.start_adapters()  # the catch-up finds the Monday digest due
+    await suo.start()  # the catch-up finds the Monday digest due
     assert suo.digests is not None
     await suo.digests.caught_up()
     (photo,) = api.calls_to("sendPhoto")
@@ -888,7 +888,7 @@ async def test_telegram_digest_over_the_caption_limit_is_a_photo_then_the_text(
         )
     await suo.store.add_clicks(clicks)
     clock.now = FIRE + timedelta(minutes=1)
-    await suo.start_adapters()
+    await suo.start()
     assert suo.digests is not None
     await suo.digests.caught_up()
     key = DigestSchedule.of(group).week_before(FIRE).start
@@ -907,7 +907,7 @@ async def test_telegram_group_that_removed_the_bot_is_not_retried(
     seeded = await seed_week(suo.store, "telegram", TG_CHAT)
     api.fail_next("sendPhoto", 403, description="Forbidden: bot was kicked from the group chat")
     clock.now = FIRE + timedelta(minutes=1)
-    await suo.start_adapters()
+    await suo.start()
     assert suo.digests is not None
     await suo.digests.caught_up()
     assert len(api.calls_to("sendPhoto")) == 1  # no retry: it cannot work
@@ -954,7 +954,7 @@ async def test_wecom_gets_markdown_and_the_chart_through_the_bound_robot(
             assert "bind <Webhook 地址>" in reply.text
             assert await suo.store.digest_status(unbound.id, WEEK_START) is None
         finally:
-            await suo.close()
+            await suo.shutdown()
 
 
 async def test_wecom_retry_after_a_refused_image_sends_only_the_image(

@@ -144,15 +144,14 @@ async def test_a_re_point_is_followed_by_the_very_next_scan(
         await say(suo, admin("/live set club https://example.com/week2"))
         assert await scan(http, base, code) == (302, "https://example.com/week2")
         # Another redirector process (its own store and cache) follows at once too.
-        other_store = await open_store(suo.config.storage.url)
+        other = await Suo.open(suo.config, frozenset(), clock=suo.clock)
         try:
-            other = replace(suo, store=other_store, link_caches=[])
             async with serving(other.redirector_app()) as other_base:
                 assert await scan(http, other_base, code) == (302, "https://example.com/week2")
                 await say(suo, admin("/live set club https://example.com/week3"))
                 assert await scan(http, other_base, code) == (302, "https://example.com/week3")
         finally:
-            await other_store.close()
+            await other.shutdown()
     shown = await say(suo, group_message("/live show club"))
     assert "历史目标" in shown.text
     assert (
@@ -456,7 +455,7 @@ async def test_wecom_reminders_go_through_the_bound_group_robot(
             assert await suo.live.check() == 1
             assert await suo.live.check() == 0
         finally:
-            await suo.close()
+            await suo.shutdown()
     ((message_sent,),) = [fake.webhook_messages(key)]
     assert message_sent["msgtype"] == "markdown"
     assert "club" in message_sent["markdown"]["content"]
@@ -468,7 +467,7 @@ async def test_on_telegram_a_group_qr_photo_re_points_and_the_group_is_reminded(
     monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 otherwise warns on RetryAfter
     async with FakeBotApi(token="123:ABC-live-token", can_read_all_group_messages=True) as api:
         suo = await Suo.open(telegram_config(config, api), clock=clock)
-        await suo.start_adapters()
+        await suo.start()
         try:
             api.set_member_status(DEFAULT_CHAT_ID, 42, "administrator")
             api.push_update(group_text_update("/live create 周末群"))
@@ -486,8 +485,8 @@ async def test_on_telegram_a_group_qr_photo_re_points_and_the_group_is_reminded(
             assert reminder.params["chat_id"] == DEFAULT_CHAT_ID
             assert "周末群" in reminder.params["text"] and "过期" in reminder.params["text"]
         finally:
-            await suo.stop_adapters()
-            await suo.close()
+            await suo.stop()
+            await suo.shutdown()
 
 
 # -- storage -------------------------------------------------------------------------------------

@@ -299,7 +299,7 @@ async def suo(config: Config, clock: FakeClock) -> AsyncIterator[Suo]:
     try:
         yield app
     finally:
-        await app.close()
+        await app.shutdown()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -286,7 +286,7 @@ async def test_creation_rate_limit_is_answered_clearly(config: Config, clock: Fa
         clock.now += timedelta(seconds=limited.links.limit_window_seconds + 1)
         await shorten(suo, member("https://example.com/later"))
     finally:
-        await suo.close()
+        await suo.shutdown()
 
 
 async def test_group_block_list_refuses_domain_and_subdomains(suo: Suo) -> None:

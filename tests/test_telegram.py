@@ -61,12 +61,12 @@ async def api() -> AsyncIterator[FakeBotApi]:
 @pytest.fixture
 async def bot(config: Config, clock: FakeClock, api: FakeBotApi) -> AsyncIterator[Suo]:
     suo = await Suo.open(telegram_config(config, api), clock=clock)
-    await suo.start_adapters()
+    await suo.start()
     try:
         yield suo
     finally:
-        await suo.stop_adapters()
-        await suo.close()
+        await suo.stop()
+        await suo.shutdown()
 
 
 @pytest.fixture
@@ -213,13 +213,13 @@ async def test_admin_check_uses_get_chat_member_and_anonymous_admins(
 async def test_joining_a_group_in_privacy_mode_warns(config: Config, clock: FakeClock) -> None:
     async with FakeBotApi(token=TOKEN, can_read_all_group_messages=False) as api:
         suo = await Suo.open(telegram_config(config, api), clock=clock)
-        await suo.start_adapters()
+        await suo.start()
         try:
             api.push_update(my_chat_member_update(old_status="left", new_status="member"))
             (greeting,) = await api.wait_for_call("sendMessage")
         finally:
-            await suo.stop_adapters()
-            await suo.close()
+            await suo.stop()
+            await suo.shutdown()
     assert "/short" in greeting.params["text"]
     assert "BotFather" in greeting.params["text"] and "/setprivacy" in greeting.params["text"]
 
@@ -230,7 +230,6 @@ async def test_webhook_mode_checks_the_secret(
     suo = await Suo.open(
         telegram_config(config, api, mode="webhook", webhook_secret=WEBHOOK_SECRET), clock=clock
     )
-    await suo.start_adapters()
     try:
         assert api.webhook_url == ""  # the web app that serves the route starts the bot
         async with TestClient(TestServer(suo.redirector_app(), host="127.0.0.1", port=0)) as c:
@@ -261,8 +260,8 @@ async def test_webhook_mode_checks_the_secret(
             (call,) = await api.wait_for_call("sendPhoto")
             assert "https://example.com/hooked" in call.params["caption"]
     finally:
-        await suo.stop_adapters()
-        await suo.close()
+        await suo.stop()
+        await suo.shutdown()
 
 
 async def test_the_token_never_appears_in_logs(
@@ -273,7 +272,7 @@ async def test_the_token_never_appears_in_logs(
     text = "https://example.com/logs"
     api.push_update(group_text_update(text, entities=url_entities(text)))
     await api.wait_for_call("sendPhoto")
-    await bot.stop_adapters()
+    await bot.stop()
     logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
     assert TOKEN not in logged
     assert TOKEN.split(":")[1] not in logged
@@ -291,7 +290,7 @@ async def test_a_failing_reply_is_logged_and_the_next_message_is_answered(
     calls = await api.wait_for_call("sendPhoto", count=2)
     assert calls[0].status == 400 and calls[1].status == 200
     assert "https://example.com/second" in calls[1].params["caption"]
-    await bot.stop_adapters()  # waits for the error handler's task
+    await bot.stop()  # waits for the error handler's task
     failures = [r for r in caplog.records if "telegram update failed" in r.getMessage()]
     assert failures and "chat=-100123" in failures[0].getMessage()
 
@@ -389,7 +388,7 @@ async def test_the_webhook_route_never_acknowledges_an_update_it_cannot_process(
             with pytest.raises(RuntimeError, match="already running"):
                 await suo.telegram.start()
     finally:
-        await suo.close()
+        await suo.shutdown()
 
 
 async def test_the_command_menu_lists_every_command_and_admins_see_theirs(

@@ -92,7 +92,7 @@ async def opened(config: Config, clock: FakeClock, **web: Any) -> AsyncIterator[
     try:
         yield app
     finally:
-        await app.close()
+        await app.shutdown()
 
 
 async def follow(base: str, code: str, user_agent: str) -> tuple[int, str, str]:

@@ -60,8 +60,8 @@ async def bot(config: Config, clock: FakeClock, fake: FakeWeCom) -> AsyncIterato
     try:
         yield suo
     finally:
-        await suo.stop_adapters()
-        await suo.close()
+        await suo.stop()
+        await suo.shutdown()
 
 
 @pytest.fixture
@@ -273,9 +273,9 @@ async def test_slow_work_is_acknowledged_then_followed_up_via_response_url(
         assert "没有找到二维码" in content and urls[0] in content
         assert len(content.encode()) <= 20480
     finally:
-        await suo.stop_adapters()
+        await suo.stop()
         await server.close()
-        await suo.close()
+        await suo.shutdown()
 
 
 async def test_admin_binds_the_group_robot_members_cannot(
