@@ -864,7 +864,10 @@ _PAGE_TEXTS: dict[str, dict[str, str]] = {
         "en": "Can't join right now",
     },
     "message.live_empty.text": {
-        "zh-CN": "这个二维码暂时没有可用的入口（群已满或二维码已过期）。请联系群主或分享者获取新的入口，稍后再扫一次也可以。",
+        "zh-CN": (
+            "这个二维码暂时没有可用的入口（群已满或二维码已过期）。"
+            "请联系群主或分享者获取新的入口，稍后再扫一次也可以。"
+        ),
         "en": (
             "This code has no open way in at the moment (the group is full or its QR expired). "
             "Please contact the group or whoever shared it, or scan again later."
@@ -1178,10 +1181,6 @@ _PAGE_TEXTS: dict[str, dict[str, str]] = {
     "web.scan_button": {
         "zh-CN": "识别",
         "en": "Read codes",
-    },
-    "web.photos_chosen": {
-        "zh-CN": "已选择 {count} 张图片",
-        "en": "{count} photo(s) chosen",
     },
     "web.scan_results": {
         "zh-CN": "识别结果",
