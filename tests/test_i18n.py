@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from jinja2 import nodes
@@ -57,9 +58,9 @@ def _text_uses(template: str) -> Iterator[tuple[str, set[str] | None]]:
     filled: dict[int, set[str]] = {}
     for applied in tree.find_all(nodes.Filter):
         if applied.name == "fill" and isinstance(applied.node, nodes.Getattr):
-            filled[id(applied.node)] = {
-                kw.key for kw in applied.kwargs if isinstance(kw, nodes.Keyword)
-            }
+            # Jinja's stubs call these Pairs; a call's keyword arguments are Keywords.
+            keywords = cast("list[nodes.Keyword]", applied.kwargs)
+            filled[id(applied.node)] = {kw.key for kw in keywords}
     for read in tree.find_all(nodes.Getattr):
         if isinstance(read.node, nodes.Name) and read.node.name == "t":
             yield read.attr, filled.get(id(read))
