@@ -759,6 +759,11 @@ _CATALOG: dict[str, dict[str, str]] = {
             "/live set {name}."
         ),
     },
+    # WeCom's quick answer when the reply takes longer than its callback may wait.
+    "working": {
+        "zh-CN": "收到，正在处理，稍后把结果发到群里…",
+        "en": "Got it, working on it; the result follows shortly…",
+    },
 }
 
 # The web pages' texts (the redirector's reader pages, the `/` web page, the dashboard) by
