@@ -28,8 +28,9 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
+# `t.key | fill(name=value)`: a catalogue text's slots are filled as chat's replies are.
 TEMPLATES.filters["fill"] = fill
+
 _CLOSED = frozenset({"expired", "exhausted", "removed"})
 _STATUSES = frozenset({"active", "expired", "exhausted", "removed"})
 _MAX_RANGES = 20  # a real browser sends a handful; the rest of a longer header is ignored
