@@ -31,6 +31,7 @@ from wechatpy.utils import WeChatSigner
 from adapters.wecom_webhook import fit_bytes
 from bot.config import WeComConfig
 from bot.core import Core
+from bot.i18n import translate
 from bot.model import ChatKind, ImageSource, IncomingMessage, Reply, Sender
 from bot.urls import find_urls
 
@@ -49,13 +50,6 @@ FOLLOW_UP_MAX_BYTES = 20480
 _MENTION = re.compile(r"^\s*(?:@\S+\s*)+")
 _SEEN_MAX = 2048
 _SEEN_SECONDS = 600.0
-
-_TEXTS = {
-    "working": {
-        "zh-CN": "收到，正在处理，稍后把结果发到群里…",
-        "en": "Got it, working on it; the result follows shortly…",
-    },
-}
 
 WeComReply = dict[str, Any]  # the plaintext JSON of a passive reply
 
@@ -218,7 +212,7 @@ class WeComAdapter:
         self._followups.add(task)
         task.add_done_callback(self._followups.discard)
         lang = await self._core.group_language(PLATFORM, incoming.chat_id, incoming.chat_title)
-        return _stream(_TEXTS["working"].get(lang, _TEXTS["working"]["zh-CN"]))
+        return _stream(translate(lang, "working"))
 
     async def _follow_up(
         self, work: asyncio.Future[list[Reply]], response_url: str, chat_id: str

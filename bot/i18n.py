@@ -1,12 +1,15 @@
-"""Reply texts in zh-CN and en, looked up by key and formatted with named parameters.
+"""Every user-visible text in zh-CN and en: chat replies and the web pages' words, looked up
+by key and formatted with named parameters (`{name}`, `{n:plural:one|other}`).
 
-Every user-visible sentence of the core lives here; code never builds chat text from str(e).
+Chat, the reader pages, the `/` web page and the dashboard all read their sentences here;
+code never builds user-facing text from str(e).
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from functools import cache
 from types import MappingProxyType
 from typing import Any
 
@@ -756,12 +759,631 @@ _CATALOG: dict[str, dict[str, str]] = {
             "/live set {name}."
         ),
     },
+    # WeCom's quick answer when the reply takes longer than its callback may wait.
+    "working": {
+        "zh-CN": "收到，正在处理，稍后把结果发到群里…",
+        "en": "Got it, working on it; the result follows shortly…",
+    },
 }
+
+# The web pages' texts (the redirector's reader pages, the `/` web page, the dashboard) by
+# area. A template reads its area's texts (and the `common` ones) as `t.key` through `texts`,
+# so no short key may share a name with a mapping method; code uses the full key.
+_PAGE_TEXTS: dict[str, dict[str, str]] = {
+    # --- common ---
+    "common.home": {
+        "zh-CN": "返回首页",
+        "en": "Go to the start page",
+    },
+    "common.copied": {
+        "zh-CN": "已复制",
+        "en": "Copied",
+    },
+    "common.copy_failed": {
+        "zh-CN": "无法自动复制，请长按链接手动复制",
+        "en": "Could not copy; press and hold the link to copy it",
+    },
+    # --- message ---
+    "message.not_found.title": {
+        "zh-CN": "链接不存在",
+        "en": "Link not found",
+    },
+    "message.not_found.text": {
+        "zh-CN": "这个短链接不存在，可能输入有误。请检查链接或联系分享者。",
+        "en": "This short link does not exist. Check it or ask who shared it.",
+    },
+    "message.unavailable.title": {
+        "zh-CN": "请稍后再试",
+        "en": "Try again shortly",
+    },
+    "message.unavailable.text": {
+        "zh-CN": "服务暂时不可用，请稍后刷新。",
+        "en": "The service is briefly unavailable. Please reload soon.",
+    },
+    "message.gone.title": {
+        "zh-CN": "链接已失效",
+        "en": "Link disabled",
+    },
+    "message.gone.text": {
+        "zh-CN": "这个短链接已被停用。",
+        "en": "This short link has been disabled.",
+    },
+    "message.expired.title": {
+        "zh-CN": "链接已过期",
+        "en": "Link expired",
+    },
+    "message.expired.text": {
+        "zh-CN": "这个短链接已过有效期，请向分享者索取新的链接。",
+        "en": "This short link has expired. Ask whoever shared it for a new one.",
+    },
+    "message.exhausted.title": {
+        "zh-CN": "访问次数已用完",
+        "en": "Max opens reached",
+    },
+    "message.exhausted.text": {
+        "zh-CN": "这个短链接的打开次数已达到分享者设置的上限。",
+        "en": "This short link has been opened as many times as its sharer allowed.",
+    },
+    "message.removed.title": {
+        "zh-CN": "链接已被删除",
+        "en": "Link removed",
+    },
+    "message.removed.text": {
+        "zh-CN": "群管理员已删除这个短链接。",
+        "en": "An admin of the group removed this short link.",
+    },
+    "message.no_page.title": {
+        "zh-CN": "没有这个页面",
+        "en": "Page not found",
+    },
+    "message.no_page.text": {
+        "zh-CN": "这个地址上什么也没有。短链接请检查是否完整。",
+        "en": "There is nothing at this address. Check the link is complete.",
+    },
+    "message.wrong_method.title": {
+        "zh-CN": "无法这样打开",
+        "en": "Not like this",
+    },
+    "message.wrong_method.text": {
+        "zh-CN": "这个地址不能用这种方式访问，请直接在浏览器中打开。",
+        "en": "This address can't be used this way; open it in a browser.",
+    },
+    "message.too_large.title": {
+        "zh-CN": "内容太大",
+        "en": "Too large",
+    },
+    "message.too_large.text": {
+        "zh-CN": "发送的内容超过了上限，请缩小后再试。",
+        "en": "What was sent is over the limit; please send something smaller.",
+    },
+    "message.bad_request.title": {
+        "zh-CN": "请求有误",
+        "en": "Bad request",
+    },
+    "message.bad_request.text": {
+        "zh-CN": "无法处理这个请求，请返回重试。",
+        "en": "This request could not be handled; go back and try again.",
+    },
+    "message.live_empty.title": {
+        "zh-CN": "暂时无法加入",
+        "en": "Can't join right now",
+    },
+    "message.live_empty.text": {
+        "zh-CN": (
+            "这个二维码暂时没有可用的入口（群已满或二维码已过期）。"
+            "请联系群主或分享者获取新的入口，稍后再扫一次也可以。"
+        ),
+        "en": (
+            "This code has no open way in at the moment (the group is full or its QR expired). "
+            "Please contact the group or whoever shared it, or scan again later."
+        ),
+    },
+    # --- page ---
+    "page.guide_title": {
+        "zh-CN": "请在浏览器中打开",
+        "en": "Open this link in your browser",
+    },
+    "page.guide_why": {
+        "zh-CN": ("{app}的内置浏览器可能会拦截外部链接或显示安全提示，在手机浏览器中打开更顺畅。"),
+        "en": (
+            "{app}'s in-app browser may block outside links or show a warning before them; your "
+            "phone's browser opens them normally."
+        ),
+    },
+    "page.destination": {
+        "zh-CN": "这个链接将打开",
+        "en": "This link opens",
+    },
+    "page.steps_title": {
+        "zh-CN": "打开方法",
+        "en": "How to open it",
+    },
+    "page.step_ios_menu": {
+        "zh-CN": "点击右上角的「···」",
+        "en": "Tap “···” at the top right",
+    },
+    "page.step_ios_open": {
+        "zh-CN": "选择「在 Safari 中打开」",
+        "en": "Choose “Open in Safari”",
+    },
+    "page.step_android_menu": {
+        "zh-CN": "点击右上角的「⋮」或「···」",
+        "en": "Tap “⋮” or “···” at the top right",
+    },
+    "page.step_android_open": {
+        "zh-CN": "选择「在浏览器打开」",
+        "en": "Choose “Open in browser”",
+    },
+    "page.step_other_menu": {
+        "zh-CN": "点击{app}右上角的菜单",
+        "en": "Open {app}'s menu at the top right",
+    },
+    "page.step_other_open": {
+        "zh-CN": "选择在浏览器中打开；或复制下面的链接，粘贴到浏览器地址栏",
+        "en": (
+            "Choose to open in your browser, or copy the link below and paste it into your "
+            "browser's address bar"
+        ),
+    },
+    "page.menu_hint": {
+        "zh-CN": "点这里「{menu}」",
+        "en": "Tap “{menu}” here",
+    },
+    "page.copy_hint": {
+        "zh-CN": "也可以复制链接，粘贴到浏览器中打开：",
+        "en": "Or copy the link and paste it into your browser:",
+    },
+    "page.short_link": {
+        "zh-CN": "短链接",
+        "en": "Short link",
+    },
+    "page.copy_button": {
+        "zh-CN": "复制链接",
+        "en": "Copy link",
+    },
+    "page.continue": {
+        "zh-CN": "继续访问",
+        "en": "Continue here anyway",
+    },
+    "page.continue_note": {
+        "zh-CN": "在{app}中直接打开目标网址",
+        "en": "opens the destination inside {app}",
+    },
+    "page.platform_title": {
+        "zh-CN": "无法在这里打开",
+        "en": "This link can't open here",
+    },
+    "page.platform_only": {
+        "zh-CN": "这个链接只能在以下地方打开：{allowed}。",
+        "en": "This link opens only in: {allowed}.",
+    },
+    "page.platform_current": {
+        "zh-CN": "你现在使用的是：{current}。",
+        "en": "You are using: {current}.",
+    },
+    "page.platform_copy_hint": {
+        "zh-CN": "复制链接，到{allowed}中打开：",
+        "en": "Copy the link and open it in {allowed}:",
+    },
+    "page.info_title": {
+        "zh-CN": "短链接信息",
+        "en": "Short link info",
+    },
+    "page.info_target": {
+        "zh-CN": "目标网址",
+        "en": "Destination",
+    },
+    "page.info_group": {
+        "zh-CN": "所在群",
+        "en": "Group",
+    },
+    "page.info_sharer": {
+        "zh-CN": "分享者",
+        "en": "Shared by",
+    },
+    "page.info_unknown": {
+        "zh-CN": "未知",
+        "en": "unknown",
+    },
+    "page.info_created": {
+        "zh-CN": "创建时间",
+        "en": "Created",
+    },
+    "page.info_clicks": {
+        "zh-CN": "真人打开次数",
+        "en": "Opens by people",
+    },
+    "page.info_status": {
+        "zh-CN": "状态",
+        "en": "Status",
+    },
+    "page.status_active": {
+        "zh-CN": "有效",
+        "en": "Active",
+    },
+    "page.status_expired": {
+        "zh-CN": "已过期",
+        "en": "Expired",
+    },
+    "page.status_exhausted": {
+        "zh-CN": "访问次数已用完",
+        "en": "Max opens reached",
+    },
+    "page.status_removed": {
+        "zh-CN": "已删除",
+        "en": "Removed",
+    },
+    "page.live_qr_title": {
+        "zh-CN": "长按识别二维码加入群聊",
+        "en": "Press and hold the QR code to join",
+    },
+    "page.live_qr_hint": {
+        "zh-CN": "在微信中长按上面的二维码，选择「识别图中的二维码」。",
+        "en": "In WeChat, press and hold the QR code above and choose “Scan QR Code in Image”.",
+    },
+    "page.live_qr_elsewhere": {
+        "zh-CN": "不在微信里？用微信「扫一扫」扫描上面的二维码。",
+        "en": "Not in WeChat? Scan the code above with WeChat's scanner.",
+    },
+    # --- web ---
+    "web.title": {
+        "zh-CN": "快缩短网址",
+        "en": "suo.run short links",
+    },
+    "web.tagline": {
+        "zh-CN": "生成短链接 · 扫描二维码 · 防红引导",
+        "en": "Short links · QR codes · open-in-browser guide",
+    },
+    "web.switch": {
+        "zh-CN": "English",
+        "en": "中文",
+    },
+    "web.group_note": {
+        "zh-CN": "在这里生成的链接属于群「{group}」，遵守本群的规则。",
+        "en": "Links made here belong to the group “{group}” and follow its rules.",
+    },
+    "web.group_member_note": {
+        "zh-CN": "只有群管理员可以设置单个链接的规则；本群默认规则照常生效。",
+        "en": "Only the group's admins can set one link's rules; the group's own rules apply.",
+    },
+    "web.shorten_title": {
+        "zh-CN": "生成短链接",
+        "en": "Make a short link",
+    },
+    "web.url_label": {
+        "zh-CN": "网址",
+        "en": "Link",
+    },
+    "web.url_placeholder": {
+        "zh-CN": "粘贴要缩短的链接",
+        "en": "Paste the link to shorten",
+    },
+    "web.platforms_title": {
+        "zh-CN": "允许访问的平台",
+        "en": "Where it may open",
+    },
+    "web.platforms_hint": {
+        "zh-CN": "都不选：按默认（{default}）。",
+        "en": "None chosen: the default ({default}).",
+    },
+    "web.antired_title": {
+        "zh-CN": "防红引导",
+        "en": "Open-in-browser guide",
+    },
+    "web.antired_hint": {
+        "zh-CN": "在所选聊天应用里打开时，先显示“请在浏览器中打开”的说明页，避免链接被拦截。",
+        "en": (
+            "Readers in the chosen chat apps first see a page explaining how to open the link in "
+            "their browser, so the app does not block it."
+        ),
+    },
+    "web.antired_default": {
+        "zh-CN": "默认（{default}）",
+        "en": "Default ({default})",
+    },
+    "web.antired_on": {
+        "zh-CN": "所有聊天应用",
+        "en": "Every chat app",
+    },
+    "web.antired_off": {
+        "zh-CN": "关闭",
+        "en": "Off",
+    },
+    "web.antired_some": {
+        "zh-CN": "仅以下应用：",
+        "en": "Only these apps:",
+    },
+    "web.expiry_title": {
+        "zh-CN": "有效期",
+        "en": "Expires",
+    },
+    "web.expiry_default": {
+        "zh-CN": "默认（{default}）",
+        "en": "Default ({default})",
+    },
+    "web.expiry_never": {
+        "zh-CN": "永久",
+        "en": "Never",
+    },
+    "web.expiry_1h": {
+        "zh-CN": "1 小时",
+        "en": "in 1 hour",
+    },
+    "web.expiry_1d": {
+        "zh-CN": "1 天",
+        "en": "in 1 day",
+    },
+    "web.expiry_7d": {
+        "zh-CN": "7 天",
+        "en": "in 7 days",
+    },
+    "web.expiry_30d": {
+        "zh-CN": "30 天",
+        "en": "in 30 days",
+    },
+    "web.max_title": {
+        "zh-CN": "最多打开次数",
+        "en": "Max opens",
+    },
+    "web.max_placeholder": {
+        "zh-CN": "不限",
+        "en": "no limit",
+    },
+    "web.options_title": {
+        "zh-CN": "链接规则（可选）",
+        "en": "Link rules (optional)",
+    },
+    "web.shorten_button": {
+        "zh-CN": "生成短链接",
+        "en": "Shorten",
+    },
+    "web.result_title": {
+        "zh-CN": "短链接",
+        "en": "Short link",
+    },
+    "web.result_reused": {
+        "zh-CN": "这个链接已经有短链接，点击会累计。",
+        "en": "This link already had a short link; clicks add up.",
+    },
+    "web.copy_button": {
+        "zh-CN": "复制",
+        "en": "Copy",
+    },
+    "web.download_qr": {
+        "zh-CN": "下载二维码",
+        "en": "Download QR code",
+    },
+    "web.qr_alt": {
+        "zh-CN": "短链接的二维码",
+        "en": "QR code of the short link",
+    },
+    "web.target": {
+        "zh-CN": "目标网址",
+        "en": "Destination",
+    },
+    "web.scan_title": {
+        "zh-CN": "扫描二维码 / 上传二维码",
+        "en": "Scan or upload a QR code",
+    },
+    "web.scan_hint": {
+        "zh-CN": (
+            "拍照或选择含二维码的图片（可多张，共 {mb} MB 以内），识别其中每个码，"
+            "并为网址生成短链接。"
+        ),
+        "en": (
+            "Take or choose photos with QR codes (several at once, {mb} MB in all): every code in "
+            "them is read, and links get a short link."
+        ),
+    },
+    "web.camera_button": {
+        "zh-CN": "拍照扫码",
+        "en": "Take a photo",
+    },
+    "web.gallery_button": {
+        "zh-CN": "从相册选择",
+        "en": "Choose photos",
+    },
+    "web.scan_button": {
+        "zh-CN": "识别",
+        "en": "Read codes",
+    },
+    "web.scan_results": {
+        "zh-CN": "识别结果",
+        "en": "What the photos hold",
+    },
+    "web.photo": {
+        "zh-CN": "图片 {index}",
+        "en": "Photo {index}",
+    },
+    "web.found": {
+        "zh-CN": "找到 {count} 个二维码",
+        "en": "{count} QR code(s) found",
+    },
+    "web.none_found": {
+        "zh-CN": "没有找到二维码。请拍清楚一些，让二维码占满画面再试。",
+        "en": "No QR code found. Try a sharper photo with the code filling the frame.",
+    },
+    "web.payment_warning": {
+        "zh-CN": (
+            "⚠️ 这是收款码：扫码付款的钱会进发码人的账户。「扫码领红包」是常见骗局，"
+            "请勿扫码付款。未生成短链接。"
+        ),
+        "en": (
+            '⚠️ This is a payment code: scanning it pays whoever posted it. "Scan to get a red '
+            'packet" is a classic scam. Not shortened.'
+        ),
+    },
+    "web.no_url": {
+        "zh-CN": "不是网址，未生成短链接。",
+        "en": "Not a link: nothing to shorten.",
+    },
+    "web.no_photo": {
+        "zh-CN": "请先选择或拍摄一张图片。",
+        "en": "Choose or take a photo first.",
+    },
+    "web.too_many_photos": {
+        "zh-CN": "一次最多识别 {count} 张图片。",
+        "en": "At most {count} photos at once.",
+    },
+    "web.upload_too_large": {
+        "zh-CN": "上传的图片太大（共 {mb} MB 以内），请压缩或少选几张。",
+        "en": "The upload is too large ({mb} MB in all): send smaller or fewer photos.",
+    },
+    "web.url_missing": {
+        "zh-CN": "请先粘贴一个网址。",
+        "en": "Paste a link first.",
+    },
+    "web.rate_limited": {
+        "zh-CN": "操作太频繁了，请 {seconds} 秒后再试。",
+        "en": "Too many requests; try again in {seconds} s.",
+    },
+    "web.footer": {
+        "zh-CN": "短链接会记录打开次数（区分真人、链接预览和机器人），不记录 IP 地址。",
+        "en": (
+            "Short links count their opens (people, link previews and bots apart); IP "
+            "addresses are not stored."
+        ),
+    },
+    "web.refused.title": {
+        "zh-CN": "页面已过期",
+        "en": "This page has expired",
+    },
+    "web.refused.text": {
+        "zh-CN": "请刷新页面后再提交一次。",
+        "en": "Reload the page and send the form again.",
+    },
+    "web.private.title": {
+        "zh-CN": "这是私有服务",
+        "en": "This service is private",
+    },
+    "web.private.text": {
+        "zh-CN": "请使用运营者给你的访问链接，或在群里发送 /web 获取链接。",
+        "en": "Use the address its operator gave you, or send /web in your group.",
+    },
+    "web.token.title": {
+        "zh-CN": "网页链接无效或已过期",
+        "en": "This web link is invalid or has expired",
+    },
+    "web.token.text": {
+        "zh-CN": "请在群里发送 /web 或 /网页，获取新的链接。",
+        "en": "Send /web in the group to get a new link.",
+    },
+    "web.everywhere": {
+        "zh-CN": "所有平台",
+        "en": "everywhere",
+    },
+    "web.off": {
+        "zh-CN": "关",
+        "en": "off",
+    },
+    # --- dashboard ---
+    "dashboard.title": {
+        "zh-CN": "群看板",
+        "en": "Group dashboard",
+    },
+    "dashboard.period": {
+        "zh-CN": "最近 {days} 天",
+        "en": "Last {days} days",
+    },
+    "dashboard.switch": {
+        "zh-CN": "{days} 天",
+        "en": "{days} days",
+    },
+    "dashboard.span": {
+        "zh-CN": "{start} – {end}",
+        "en": "{start} – {end}",
+    },
+    "dashboard.updated": {
+        "zh-CN": "更新于 {time}（{tz}）",
+        "en": "updated {time} ({tz})",
+    },
+    "dashboard.links_shared": {
+        "zh-CN": "分享链接",
+        "en": "Links shared",
+    },
+    "dashboard.human": {
+        "zh-CN": "真人打开",
+        "en": "Human opens",
+    },
+    "dashboard.readers": {
+        "zh-CN": "独立读者",
+        "en": "Unique readers",
+    },
+    "dashboard.previews_bots": {
+        "zh-CN": "预览与机器人",
+        "en": "Previews & bots",
+    },
+    "dashboard.previews_bots_split": {
+        "zh-CN": "预览 {previews} · 机器人 {bots}",
+        "en": "{previews} {previews:plural:preview|previews} · {bots} {bots:plural:bot|bots}",
+    },
+    "dashboard.per_day": {
+        "zh-CN": "每日真人打开",
+        "en": "Human opens per day",
+    },
+    "dashboard.top_links": {
+        "zh-CN": "热门链接",
+        "en": "Top links",
+    },
+    "dashboard.col_link": {
+        "zh-CN": "链接",
+        "en": "Link",
+    },
+    "dashboard.col_sharer": {
+        "zh-CN": "分享者",
+        "en": "Shared by",
+    },
+    "dashboard.col_opens": {
+        "zh-CN": "打开",
+        "en": "Opens",
+    },
+    "dashboard.col_member": {
+        "zh-CN": "成员",
+        "en": "Member",
+    },
+    "dashboard.col_links": {
+        "zh-CN": "链接数",
+        "en": "Links",
+    },
+    "dashboard.top_sharers": {
+        "zh-CN": "分享达人",
+        "en": "Top sharers",
+    },
+    "dashboard.platforms": {
+        "zh-CN": "打开平台",
+        "en": "Where people opened them",
+    },
+    "dashboard.unknown": {
+        "zh-CN": "未知",
+        "en": "unknown",
+    },
+    "dashboard.nothing": {
+        "zh-CN": "这段时间还没有人打开本群的链接。",
+        "en": "Nobody opened this group's links in this period.",
+    },
+    "dashboard.note": {
+        "zh-CN": "真人打开不含聊天应用的链接预览和机器人；独立读者按天去重后相加。",
+        "en": (
+            "Human opens leave out chat apps' link previews and bots; unique readers are counted "
+            "per day and summed."
+        ),
+    },
+    "dashboard.refused.title": {
+        "zh-CN": "看板链接无效或已过期",
+        "en": "This dashboard link is invalid or has expired",
+    },
+    "dashboard.refused.text": {
+        "zh-CN": "请在群里发送 /dashboard 或 /看板，获取新的链接。",
+        "en": "Send /dashboard in the group to get a new link.",
+    },
+}
+_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType({**_CATALOG, **_PAGE_TEXTS})
+AREAS = ("message", "page", "web", "dashboard")
 
 
 def catalog() -> Mapping[str, Mapping[str, str]]:
     """Every text by key and language, read-only (tests check both languages agree)."""
-    return MappingProxyType(_CATALOG)
+    return _TEXTS
 
 
 class _PluralFormatter(string.Formatter):
@@ -781,10 +1403,28 @@ _FORMATTER = _PluralFormatter()
 
 def translate(lang: str, key: str, **params: Any) -> str:
     """The text for `key` in `lang` (falling back to zh-CN), formatted with `params`."""
-    entry = _CATALOG[key]
+    entry = _TEXTS[key]
     template = entry.get(lang) or entry[DEFAULT_LANG]
-    return _FORMATTER.format(template, **params) if params else template
+    return fill(template, **params) if params else template
+
+
+def fill(template: str, **params: Any) -> str:
+    """`template` formatted with `params` (and `{n:plural:one|other}`): what templates apply
+    to a text of `texts` that has slots, as `t.key | fill(name=value)`."""
+    return _FORMATTER.format(template, **params)
+
+
+@cache
+def texts(lang: str, area: str) -> Mapping[str, str]:
+    """The `common` texts and those of one page area in `lang`, by their short keys: what a
+    page's template reads as `t.key`."""
+    found: dict[str, str] = {}
+    for prefix in ("common.", f"{area}."):
+        for key, entry in _PAGE_TEXTS.items():
+            if key.startswith(prefix):
+                found[key.removeprefix(prefix)] = entry.get(lang) or entry[DEFAULT_LANG]
+    return MappingProxyType(found)
 
 
 def catalog_keys() -> frozenset[str]:
-    return frozenset(_CATALOG)
+    return frozenset(_TEXTS)

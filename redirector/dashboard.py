@@ -12,9 +12,11 @@ from datetime import datetime, timedelta, tzinfo
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from babel.dates import format_date
 
 from bot.clock import Clock, group_zone
 from bot.dashboard import DashboardLinks
+from bot.i18n import texts, translate
 from bot.model import LinkCount, Period, PeriodStats
 from bot.policy import platform_name
 from bot.storage import StatsReader
@@ -37,70 +39,9 @@ _HEADERS = {
         "frame-ancestors 'none'"
     ),
 }
-
-# Templates read these as `t.key`, so no key may share a name with a dict method.
-_WORDS: dict[str, dict[str, str]] = {
-    "zh-CN": {
-        "title": "群看板",
-        "period": "最近 %(days)s 天",
-        "switch": "%(days)s 天",
-        "span": "%(start)s – %(end)s",
-        "updated": "更新于 %(time)s（%(tz)s）",
-        "links_shared": "分享链接",
-        "human": "真人打开",
-        "readers": "独立读者",
-        "previews_bots": "预览与机器人",
-        "previews_bots_split": "预览 %(previews)s · 机器人 %(bots)s",  # no plural in Chinese
-        "per_day": "每日真人打开",
-        "top_links": "热门链接",
-        "col_link": "链接",
-        "col_sharer": "分享者",
-        "col_opens": "打开",
-        "col_member": "成员",
-        "col_links": "链接数",
-        "top_sharers": "分享达人",
-        "platforms": "打开平台",
-        "unknown": "未知",
-        "nothing": "这段时间还没有人打开本群的链接。",
-        "note": "真人打开不含聊天应用的链接预览和机器人；独立读者按天去重后相加。",
-        "refused_title": "看板链接无效或已过期",
-        "refused": "请在群里发送 /dashboard 或 /看板，获取新的链接。",
-    },
-    "en": {
-        "title": "Group dashboard",
-        "period": "Last %(days)s days",
-        "switch": "%(days)s days",
-        "span": "%(start)s – %(end)s",
-        "updated": "updated %(time)s (%(tz)s)",
-        "links_shared": "Links shared",
-        "human": "Human opens",
-        "readers": "Unique readers",
-        "previews_bots": "Previews & bots",
-        "previews_bots_split": "%(previews)s %(previews_word)s · %(bots)s %(bots_word)s",
-        "per_day": "Human opens per day",
-        "top_links": "Top links",
-        "col_link": "Link",
-        "col_sharer": "Shared by",
-        "col_opens": "Opens",
-        "col_member": "Member",
-        "col_links": "Links",
-        "top_sharers": "Top sharers",
-        "platforms": "Where people opened them",
-        "unknown": "unknown",
-        "nothing": "Nobody opened this group's links in this period.",
-        "note": (
-            "Human opens leave out chat apps' link previews and bots; unique readers are "
-            "counted per day and summed."
-        ),
-        "refused_title": "This dashboard link is invalid or has expired",
-        "refused": "Send /dashboard in the group to get a new link.",
-    },
-}
-_WEEKDAYS = {
-    "zh-CN": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-}
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Dates and weekday names come from Babel's CLDR data in the page's language.
+_LOCALES = {"zh-CN": "zh_CN", "en": "en"}
+_DATE_PATTERNS = {"zh-CN": "M月d日", "en": "MMM d"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +92,8 @@ def _number(n: int) -> str:
 
 
 def _date(moment: datetime, lang: str) -> str:
-    if lang == "en":
-        return f"{_MONTHS[moment.month - 1]} {moment.day}"
-    return f"{moment.month}月{moment.day}日"
+    """ "Dec 3" or "12月3日": CLDR's month-and-day pattern of the page's language."""
+    return format_date(moment, _DATE_PATTERNS[lang], locale=_LOCALES[lang])
 
 
 def day_bars(stats: PeriodStats, zone: tzinfo, lang: str) -> list[DayBar]:
@@ -166,7 +106,7 @@ def day_bars(stats: PeriodStats, zone: tzinfo, lang: str) -> list[DayBar]:
         bars.append(
             DayBar(
                 day=f"{last_hour.month}/{last_hour.day}",
-                weekday=_WEEKDAYS[lang][last_hour.weekday()],
+                weekday=format_date(last_hour, "EEE", locale=_LOCALES[lang]),
                 count=_number(count),
                 width=f"{count * _BAR_AREA / top:.1f}",
             )
@@ -190,7 +130,6 @@ def render_dashboard(
     stats: PeriodStats, *, days: int, public_url: str, now: datetime, accept_language: str
 ) -> str:
     lang = page_lang(accept_language)
-    words = _WORDS[lang]
     zone = group_zone(stats.group.tz)
     bars = day_bars(stats, zone, lang)
     local_now = now.astimezone(zone)
@@ -198,12 +137,16 @@ def render_dashboard(
     top_links = [TopLink.of(link, public_url) for link in stats.top_links]
     return TEMPLATES.get_template("dashboard.html").render(
         lang=lang,
-        t=words,
+        t=texts(lang, "dashboard"),
         group_title=stats.group.title,
         days=days,
         periods=PERIODS,
-        span=words["span"] % {"start": _date(first, lang), "end": _date(local_now, lang)},
-        updated=words["updated"] % {"time": local_now.strftime("%H:%M"), "tz": stats.group.tz},
+        span=translate(
+            lang, "dashboard.span", start=_date(first, lang), end=_date(local_now, lang)
+        ),
+        updated=translate(
+            lang, "dashboard.updated", time=local_now.strftime("%H:%M"), tz=stats.group.tz
+        ),
         links_shared=_number(stats.links_shared),
         human=_number(stats.human),
         readers=_number(stats.unique_readers),
@@ -220,9 +163,7 @@ def render_dashboard(
 
 def render_refused(accept_language: str) -> str:
     """The 403 page for a token that is wrong, tampered with or expired: one sentence for all."""
-    lang = page_lang(accept_language)
-    words = _WORDS[lang]
-    return render_message(lang, words["refused_title"], words["refused"])
+    return render_message("dashboard.refused", page_lang(accept_language))
 
 
 class DashboardPages:

@@ -24,7 +24,7 @@ from bot.admission import risk_label
 from bot.clock import Clock
 from bot.config import Config
 from bot.errors import UserError
-from bot.i18n import translate
+from bot.i18n import texts, translate
 from bot.limits import CreationLimiter
 from bot.links import Shortener, ShortLink
 from bot.model import Group
@@ -41,7 +41,7 @@ from bot.storage import Groups
 from bot.urls import find_urls
 from bot.web import WebLinks, WebPass
 from redirector.app import REDIRECTS
-from redirector.pages import TEMPLATES, page_lang, render_error
+from redirector.pages import TEMPLATES, page_lang, render_error, render_message
 
 log = logging.getLogger(__name__)
 
@@ -64,158 +64,6 @@ _HEADERS = {
         "script-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
         "frame-ancestors 'none'"
     ),
-}
-
-# Templates read these as `t.key`, so no key may share a name with a dict method.
-_WORDS: dict[str, dict[str, str]] = {
-    "zh-CN": {
-        "title": "快缩短网址",
-        "tagline": "生成短链接 · 扫描二维码 · 防红引导",
-        "switch": "English",
-        "group_note": "在这里生成的链接属于群「%(group)s」，遵守本群的规则。",
-        "group_member_note": "只有群管理员可以设置单个链接的规则；本群默认规则照常生效。",
-        "shorten_title": "生成短链接",
-        "url_label": "网址",
-        "url_placeholder": "粘贴要缩短的链接",
-        "platforms_title": "允许访问的平台",
-        "platforms_hint": "都不选：按默认（%(default)s）。",
-        "antired_title": "防红引导",
-        "antired_hint": (
-            "在所选聊天应用里打开时，先显示“请在浏览器中打开”的说明页，避免链接被拦截。"
-        ),
-        "antired_default": "默认（%(default)s）",
-        "antired_on": "所有聊天应用",
-        "antired_off": "关闭",
-        "antired_some": "仅以下应用：",
-        "expiry_title": "有效期",
-        "expiry_default": "默认（%(default)s）",
-        "expiry_never": "永久",
-        "expiry_1h": "1 小时",
-        "expiry_1d": "1 天",
-        "expiry_7d": "7 天",
-        "expiry_30d": "30 天",
-        "max_title": "最多打开次数",
-        "max_placeholder": "不限",
-        "options_title": "链接规则（可选）",
-        "shorten_button": "生成短链接",
-        "result_title": "短链接",
-        "result_reused": "这个链接已经有短链接，点击会累计。",
-        "copy_button": "复制",
-        "copied": "已复制",
-        "copy_failed": "无法自动复制，请长按链接手动复制",
-        "download_qr": "下载二维码",
-        "qr_alt": "短链接的二维码",
-        "target": "目标网址",
-        "scan_title": "扫描二维码 / 上传二维码",
-        "scan_hint": (
-            "拍照或选择含二维码的图片（可多张，共 %(mb)s MB 以内），识别其中每个码，"
-            "并为网址生成短链接。"
-        ),
-        "camera_button": "拍照扫码",
-        "gallery_button": "从相册选择",
-        "scan_button": "识别",
-        "photos_chosen": "已选择 %(count)s 张图片",
-        "scan_results": "识别结果",
-        "photo": "图片 %(index)s",
-        "found": "找到 %(count)s 个二维码",
-        "none_found": "没有找到二维码。请拍清楚一些，让二维码占满画面再试。",
-        "payment_warning": (
-            "⚠️ 这是收款码：扫码付款的钱会进发码人的账户。「扫码领红包」是常见骗局，"
-            "请勿扫码付款。未生成短链接。"
-        ),
-        "no_url": "不是网址，未生成短链接。",
-        "no_photo": "请先选择或拍摄一张图片。",
-        "too_many_photos": "一次最多识别 %(count)s 张图片。",
-        "upload_too_large": "上传的图片太大（共 %(mb)s MB 以内），请压缩或少选几张。",
-        "url_missing": "请先粘贴一个网址。",
-        "rate_limited": "操作太频繁了，请 %(seconds)s 秒后再试。",
-        "refused_title": "页面已过期",
-        "refused": "请刷新页面后再提交一次。",
-        "private_title": "这是私有服务",
-        "private": "请使用运营者给你的访问链接，或在群里发送 /web 获取链接。",
-        "token_title": "网页链接无效或已过期",
-        "token": "请在群里发送 /web 或 /网页，获取新的链接。",
-        "home": "返回首页",
-        "footer": "短链接会记录打开次数（区分真人、链接预览和机器人），不记录 IP 地址。",
-    },
-    "en": {
-        "title": "suo.run short links",
-        "tagline": "Short links · QR codes · open-in-browser guide",
-        "switch": "中文",
-        "group_note": "Links made here belong to the group “%(group)s” and follow its rules.",
-        "group_member_note": (
-            "Only the group's admins can set one link's rules; the group's own rules apply."
-        ),
-        "shorten_title": "Make a short link",
-        "url_label": "Link",
-        "url_placeholder": "Paste the link to shorten",
-        "platforms_title": "Where it may open",
-        "platforms_hint": "None chosen: the default (%(default)s).",
-        "antired_title": "Open-in-browser guide",
-        "antired_hint": (
-            "Readers in the chosen chat apps first see a page explaining how to open the link "
-            "in their browser, so the app does not block it."
-        ),
-        "antired_default": "Default (%(default)s)",
-        "antired_on": "Every chat app",
-        "antired_off": "Off",
-        "antired_some": "Only these apps:",
-        "expiry_title": "Expires",
-        "expiry_default": "Default (%(default)s)",
-        "expiry_never": "Never",
-        "expiry_1h": "in 1 hour",
-        "expiry_1d": "in 1 day",
-        "expiry_7d": "in 7 days",
-        "expiry_30d": "in 30 days",
-        "max_title": "Max opens",
-        "max_placeholder": "no limit",
-        "options_title": "Link rules (optional)",
-        "shorten_button": "Shorten",
-        "result_title": "Short link",
-        "result_reused": "This link already had a short link; clicks add up.",
-        "copy_button": "Copy",
-        "copied": "Copied",
-        "copy_failed": "Could not copy; press and hold the link to copy it",
-        "download_qr": "Download QR code",
-        "qr_alt": "QR code of the short link",
-        "target": "Destination",
-        "scan_title": "Scan or upload a QR code",
-        "scan_hint": (
-            "Take or choose photos with QR codes (several at once, %(mb)s MB in all): every "
-            "code in them is read, and links get a short link."
-        ),
-        "camera_button": "Take a photo",
-        "gallery_button": "Choose photos",
-        "scan_button": "Read codes",
-        "photos_chosen": "%(count)s photo(s) chosen",
-        "scan_results": "What the photos hold",
-        "photo": "Photo %(index)s",
-        "found": "%(count)s QR code(s) found",
-        "none_found": "No QR code found. Try a sharper photo with the code filling the frame.",
-        "payment_warning": (
-            '⚠️ This is a payment code: scanning it pays whoever posted it. "Scan to get a red '
-            'packet" is a classic scam. Not shortened.'
-        ),
-        "no_url": "Not a link: nothing to shorten.",
-        "no_photo": "Choose or take a photo first.",
-        "too_many_photos": "At most %(count)s photos at once.",
-        "upload_too_large": (
-            "The upload is too large (%(mb)s MB in all): send smaller or fewer photos."
-        ),
-        "url_missing": "Paste a link first.",
-        "rate_limited": "Too many requests; try again in %(seconds)s s.",
-        "refused_title": "This page has expired",
-        "refused": "Reload the page and send the form again.",
-        "private_title": "This service is private",
-        "private": "Use the address its operator gave you, or send /web in your group.",
-        "token_title": "This web link is invalid or has expired",
-        "token": "Send /web in the group to get a new link.",
-        "home": "Go to the start page",
-        "footer": (
-            "Short links count their opens (people, link previews and bots apart); IP "
-            "addresses are not stored."
-        ),
-    },
 }
 
 
@@ -370,7 +218,7 @@ class WebPage:
             granted = self._links.verify(token, self._clock())
             group = await self._group_of(granted)
             if granted is None or group is None:
-                return self._message(403, lang, "token_title", "token")
+                return self._message(403, lang, "token")
             return Visitor(
                 lang,
                 group,
@@ -380,7 +228,7 @@ class WebPage:
                 address=address,
             )
         if self._config.access_token and not self._has_access(request):
-            return self._message(403, lang, "private_title", "private")
+            return self._message(403, lang, "private")
         group = await self._web_group(lang)
         return Visitor(lang, group, None, True, "", address)
 
@@ -414,7 +262,7 @@ class WebPage:
             return refused
         chosen = _chosen(form)
         if not chosen.url:
-            error = self._w(visitor, "url_missing")
+            error = translate(visitor.lang, "web.url_missing")
             return self._render(request, visitor, 400, chosen=chosen, error=error)
         try:
             options = _options(chosen)
@@ -448,7 +296,7 @@ class WebPage:
         try:
             upload = await _read_upload(request, limit)
         except ValueError:
-            return self._message(400, lang, "refused_title", "refused")
+            return self._message(400, lang, "refused")
         visitor = await self._visitor(request, upload.fields)
         if isinstance(visitor, web.Response):
             return visitor
@@ -458,10 +306,12 @@ class WebPage:
         if upload.too_large:
             return await self._too_large(request, visitor.lang, visitor)
         if upload.too_many:
-            error = self._w(visitor, "too_many_photos") % {"count": MAX_PHOTOS}
+            error = translate(visitor.lang, "web.too_many_photos", count=MAX_PHOTOS)
             return self._render(request, visitor, 400, scan_error=error)
         if not upload.photos:
-            return self._render(request, visitor, 400, scan_error=self._w(visitor, "no_photo"))
+            return self._render(
+                request, visitor, 400, scan_error=translate(visitor.lang, "web.no_photo")
+            )
         photos = [await self._read_photo(visitor, name, data) for name, data in upload.photos]
         status = 200 if any(not p.error for p in photos) else 400
         return self._render(request, visitor, status, photos=photos)
@@ -474,7 +324,7 @@ class WebPage:
             if isinstance(found, web.Response):
                 return found
             visitor = found
-        error = self._w(visitor, "upload_too_large") % {"mb": self._config.max_upload_mb}
+        error = translate(visitor.lang, "web.upload_too_large", mb=self._config.max_upload_mb)
         return self._render(request, visitor, 413, scan_error=error)
 
     async def _read_photo(self, visitor: Visitor, name: str, data: bytes) -> ShownPhoto:
@@ -495,12 +345,14 @@ class WebPage:
     def _shown_code(self, visitor: Visitor, code: ScannedCode) -> ShownCode:
         kind = translate(visitor.lang, f"kind.{code.kind}")
         if code.is_payment:
-            return ShownCode(kind, code.shown, True, None, self._w(visitor, "payment_warning"))
+            return ShownCode(
+                kind, code.shown, True, None, translate(visitor.lang, "web.payment_warning")
+            )
         if code.refused is not None:
             note = translate(visitor.lang, code.refused.message_key, **code.refused.params)
             return ShownCode(kind, code.shown, False, None, note)
         if code.short is None:
-            return ShownCode(kind, code.shown, False, None, self._w(visitor, "no_url"))
+            return ShownCode(kind, code.shown, False, None, translate(visitor.lang, "web.no_url"))
         return ShownCode(kind, code.shown, False, self._shown(visitor, code.short), "")
 
     # --- guards --------------------------------------------------------------------------
@@ -510,21 +362,17 @@ class WebPage:
     ) -> web.Response | None:
         if not self._guard.allows(request, token):
             log.info("web form refused: bad or missing form token")
-            return self._message(403, visitor.lang, "refused_title", "refused")
+            return self._message(403, visitor.lang, "refused")
         limited = self._limiter.check("all", visitor.address)
         if limited is not None:
             seconds = limited.retry_after
-            error = self._w(visitor, "rate_limited") % {"seconds": seconds}
+            error = translate(visitor.lang, "web.rate_limited", seconds=seconds)
             response = self._render(request, visitor, 429, error=error)
             response.headers[hdrs.RETRY_AFTER] = str(seconds)
             return response
         return None
 
     # --- rendering -----------------------------------------------------------------------
-
-    @staticmethod
-    def _w(visitor: Visitor, key: str) -> str:
-        return _WORDS[visitor.lang][key]
 
     def _shown(self, visitor: Visitor, short: ShortLink) -> ShownLink:
         return ShownLink(
@@ -536,15 +384,8 @@ class WebPage:
             rules=describe_rules(short.link, visitor.group, visitor.lang),
         )
 
-    def _message(self, status: int, lang: str, title: str, sentence: str) -> web.Response:
-        words = _WORDS[lang]
-        html = TEMPLATES.get_template("error.html").render(
-            lang=lang,
-            title=words[title],
-            sentence=words[sentence],
-            home="/",
-            home_label=words["home"],
-        )
+    def _message(self, status: int, lang: str, key: str) -> web.Response:
+        html = render_message(f"web.{key}", lang, home="/")
         return web.Response(status=status, text=html, content_type="text/html", headers=_HEADERS)
 
     def _render(
@@ -559,49 +400,61 @@ class WebPage:
         scan_error: str = "",
         photos: Sequence[ShownPhoto] = (),
     ) -> web.Response:
-        lang = visitor.lang
-        words = _WORDS[lang]
         cookie = request.cookies.get(_CSRF_COOKIE, "")
-        new_cookie = not cookie
-        if new_cookie:
-            cookie = self._guard.new_cookie()
-        settings = visitor.group.settings
-        everywhere = "所有平台" if lang == "zh-CN" else "everywhere"
-        off = "关" if lang == "zh-CN" else "off"
-        switch: dict[str, str] = {"lang": "en" if lang == "zh-CN" else "zh"}
-        if visitor.group_token:
-            switch["g"] = visitor.group_token
+        new_cookie = "" if cookie else self._guard.new_cookie()
         html = TEMPLATES.get_template("web.html").render(
-            lang=lang,
-            t=words,
-            switch_url="/?" + urlencode(switch),
-            group_title=visitor.group.title if visitor.group_token else "",
-            may_set_rules=visitor.may_set_rules,
-            group_token=visitor.group_token,
-            csrf=self._guard.token_for(cookie),
+            **self._page_words(visitor),
+            csrf=self._guard.token_for(cookie or new_cookie),
             chosen=chosen or Chosen(),
             error=error,
             made=made,
             scan_error=scan_error,
             photos=photos,
-            platforms=[(p, platform_name(p, lang)) for p in PLATFORM_LABELS],
-            apps=[(p, platform_name(p, lang)) for p in PLATFORM_LABELS if p in IN_APP],
-            platforms_default=platform_list(settings.platforms, lang)
-            if settings.platforms is not None
-            else everywhere,
-            antired_default=platform_list(settings.anti_red, lang) if settings.anti_red else off,
-            expiry_default=_expiry_default(settings.expiry_seconds, words),
-            expiry_choices=_EXPIRY_CHOICES,
             max_mb=self._config.max_upload_mb,
             max_bytes=self._config.max_upload_bytes,
             max_photos=MAX_PHOTOS,
         )
         response = web.Response(status=status, text=html, content_type="text/html")
         response.headers.update(_HEADERS)
+        self._set_cookies(request, response, new_cookie)
+        return response
+
+    def _page_words(self, visitor: Visitor) -> dict[str, Any]:
+        """What the page says around the forms in the visitor's language: texts, platform
+        names, the group's default rules and the language switch."""
+        lang = visitor.lang
+        settings = visitor.group.settings
+        switch: dict[str, str] = {"lang": "en" if lang == "zh-CN" else "zh"}
+        if visitor.group_token:
+            switch["g"] = visitor.group_token
+        return {
+            "lang": lang,
+            "t": texts(lang, "web"),
+            "switch_url": "/?" + urlencode(switch),
+            "group_title": visitor.group.title if visitor.group_token else "",
+            "may_set_rules": visitor.may_set_rules,
+            "group_token": visitor.group_token,
+            "platforms": [(p, platform_name(p, lang)) for p in PLATFORM_LABELS],
+            "apps": [(p, platform_name(p, lang)) for p in PLATFORM_LABELS if p in IN_APP],
+            "platforms_default": platform_list(settings.platforms, lang)
+            if settings.platforms is not None
+            else translate(lang, "web.everywhere"),
+            "antired_default": platform_list(settings.anti_red, lang)
+            if settings.anti_red
+            else translate(lang, "web.off"),
+            "expiry_default": _expiry_default(settings.expiry_seconds, lang),
+            "expiry_choices": _EXPIRY_CHOICES,
+        }
+
+    def _set_cookies(
+        self, request: web.BaseRequest, response: web.Response, new_cookie: str
+    ) -> None:
+        """The form cookie when the browser has none yet, and the access cookie when the
+        page was opened with the right `?key=`."""
         if new_cookie:
             response.set_cookie(
                 _CSRF_COOKIE,
-                cookie,
+                new_cookie,
                 httponly=True,
                 samesite="Lax",
                 path="/",
@@ -617,20 +470,19 @@ class WebPage:
                 max_age=180 * 86400,
                 secure=self._serves_public_https(request),
             )
-        return response
 
     def _serves_public_https(self, request: web.BaseRequest) -> bool:
         """Cookies are marked Secure when the page is reached at an https public_url."""
         return self._public.scheme == "https" and request.host == self._public.netloc
 
 
-def _expiry_default(seconds: int | None, words: dict[str, str]) -> str:
+def _expiry_default(seconds: int | None, lang: str) -> str:
     if seconds is None:
-        return words["expiry_never"]
+        return translate(lang, "web.expiry_never")
     for choice in _EXPIRY_CHOICES:
         duration = parse_duration(choice)
         if duration is not None and duration.total_seconds() == seconds:
-            return words[f"expiry_{choice}"]
+            return translate(lang, f"web.expiry_{choice}")
     hours = seconds / 3600
     return f"{hours:g} h"
 

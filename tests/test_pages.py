@@ -96,10 +96,37 @@ def info(lang: str = ZH, **changes: object) -> str:
         ("fr", "en"),
         # Chinese is acceptable to this reader, English is not: Chinese it is.
         ("fr,zh;q=0.5", "zh-CN"),
+        ("en-US,en;q=0.9", "en"),
+        ("zh-TW", "zh-CN"),
+        ("zh-Hant-HK;q=0.8, de", "zh-CN"),
+        ("fr, en;q=0.5", "en"),
+        ("EN-gb", "en"),
+        # q-values, not order.
+        ("en;q=0.3, zh-TW;q=0.9", "zh-CN"),
+        # `*` and garbage name no language: the default.
+        ("*", "zh-CN"),
+        ("*;q=0.5", "zh-CN"),
+        ("!!!, 12, en-;q=1, ;;;", "zh-CN"),
+        ("zh;q=nope", "zh-CN"),
+        # q=0 means "not this one".
+        ("zh;q=0, en;q=0.1", "en"),
+        ("en;q=0, zh;q=0.5", "zh-CN"),
+        ("en;q=0.000", "zh-CN"),
+        ("zh-CN;q=0", "en"),
+        ("zh;q=0, *", "en"),
+        ("en-US;q=0, fr", "zh-CN"),
     ],
 )
 def test_page_language_follows_the_preferences(header: str, lang: str) -> None:
     assert page_lang(header) == lang
+
+
+@pytest.mark.parametrize(
+    ("header", "choice", "lang"),
+    [(EN, "zh", "zh-CN"), (ZH, "en", "en"), (EN, "fr", "en"), ("", "EN", "en"), (ZH, "", "zh-CN")],
+)
+def test_a_language_switch_wins_when_it_names_one(header: str, choice: str, lang: str) -> None:
+    assert page_lang(header, choice) == lang
 
 
 @pytest.mark.parametrize(
