@@ -10,6 +10,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from bot.clock import Clock
+from bot.commands import Command, Router
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import Reply
@@ -40,12 +41,21 @@ class BindingReplies:
         self._store = store
         self._clock = clock
 
+    def router(self) -> Router:
+        # WeCom only: Telegram reads admins from the chat and pushes without a robot.
+        wecom = frozenset({"wecom"})
+        return Router(
+            Command(("bind", "绑定"), self.bind_command, platforms=wecom),
+            Command(("admin", "管理员"), self.admin_command, platforms=wecom),
+        )
+
     async def notices_for_admin(self, ctx: Context) -> list[Reply]:
         """Tell the next admin who speaks that the group robot died, then forget it."""
-        if not ctx.is_admin or ctx.group.platform != "wecom":
+        if ctx.group.platform != "wecom":
             return []
+        # The dead robot is rare: look it up before asking whether the sender is an admin.
         binding = await self._store.webhook_for(ctx.group.id)
-        if binding is None or binding.invalid_since is None:
+        if binding is None or binding.invalid_since is None or not await ctx.is_admin():
             return []
         await self._store.unbind_webhook(ctx.group.id)
         log.info("invalid webhook unbound platform=wecom chat=%s", ctx.group.chat_id)
@@ -54,7 +64,7 @@ class BindingReplies:
     async def bind_command(self, ctx: Context, args: str) -> list[Reply]:
         if ctx.group.platform != "wecom":
             raise UserError("bind_wecom_only", "bind_wecom_only")
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         key = webhook_key_from(args)
         if key is None:
@@ -65,7 +75,7 @@ class BindingReplies:
 
     async def admin_command(self, ctx: Context, args: str) -> list[Reply]:
         """`admin add <user id>`: admins name more admins where the platform keeps no list."""
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         action, _, user_id = args.strip().partition(" ")
         user_id = user_id.strip().lstrip("@")

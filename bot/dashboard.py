@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock, local_time
+from bot.commands import Command, Router, Words
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import Period, Reply
@@ -60,6 +61,16 @@ class DashboardReplies:
         self._store = store
         self._links = links
         self._clock = clock
+
+    def router(self) -> Router:
+        return Router(
+            Command(
+                ("dashboard", "看板"),
+                self.dashboard_command,
+                help=(Words("/dashboard 本群的网页看板", "/dashboard the group's web dashboard"),),
+                menu=Words("群看板", "group dashboard"),
+            )
+        )
 
     async def dashboard_command(self, ctx: Context, args: str) -> list[Reply]:
         """Anyone in the group may ask: members see the same numbers `stats` tells them."""

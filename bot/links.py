@@ -18,6 +18,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from bot.admission import CreationLimiter, Risk, assess, risk_label
 from bot.clock import Clock
+from bot.commands import Command, Router, Words
 from bot.config import LinksConfig
 from bot.context import Context
 from bot.errors import UserError
@@ -226,6 +227,30 @@ class LinkReplies:
     def __init__(self, shortener: Shortener) -> None:
         self._shortener = shortener
 
+    def router(self) -> Router:
+        return Router(
+            Command(
+                ("short", "s", "短链"),
+                self.short_command,
+                help=(
+                    Words("/short <网址> 生成短链接", "/short <url> make a short link"),
+                    Words(
+                        "/short <网址> 平台=微信,手机 有效期=7天 次数=100 "
+                        "（管理员：单个链接的规则）",
+                        "/short <url> platforms=wechat,mobile expires=7d max=100 "
+                        "(admins: one link's rules)",
+                    ),
+                ),
+                menu=Words("缩短链接", "shorten a link"),
+            ),
+            Command(
+                ("qr", "二维码"),
+                self.qr_command,
+                help=(Words("/qr <文字或网址> 生成二维码", "/qr <text or url> make a QR code"),),
+                menu=Words("生成二维码", "make a QR code"),
+            ),
+        )
+
     async def reply_to_urls(
         self,
         ctx: Context,
@@ -249,10 +274,11 @@ class LinkReplies:
             written = {f.url: message[f.start : f.end] for f in ctx.message.urls}
         lines: list[str] = []
         images: list[ReplyImage] = []
+        admin_request = explicit and await ctx.is_admin()
         for url in dict.fromkeys(urls):
             try:
                 short = await self._shortener.shorten_in_group(
-                    ctx.group, ctx.sharer_id, url, options, admin_request=explicit and ctx.is_admin
+                    ctx.group, ctx.sharer_id, url, options, admin_request=admin_request
                 )
             except UserError as e:
                 if explicit or e.code != "already_short":
@@ -285,7 +311,7 @@ class LinkReplies:
         here: it is validated as written and refused if it is not a link.
         """
         args, options = parse_link_options(args)
-        if options.set and not ctx.is_admin:
+        if options.set and not await ctx.is_admin():
             raise UserError("rules_admin_only", "rules_admin_only")
         written: dict[str, str] = {}
         for word in args.split():

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.clock import Clock, local_time
+from bot.commands import Command, Router, Words
 from bot.context import Context
 from bot.errors import UserError
 from bot.i18n import translate
@@ -195,6 +196,53 @@ class SettingsReplies:
         self._public_url = public_url.rstrip("/")
         self._on_rules_changed = on_rules_changed  # a code, or None for the whole group
 
+    def router(self) -> Router:
+        return Router(
+            Command(
+                ("settings", "set", "设置"),
+                self.settings_command,
+                help=(
+                    Words(
+                        "/settings 本群的规则（管理员可修改：平台、防红、有效期、自动缩短、语言）",
+                        "/settings this group's rules (admins change: platforms, antired, "
+                        "expiry, auto, lang)",
+                    ),
+                ),
+                menu=Words("群设置", "group settings"),
+            ),
+            Command(
+                ("delete", "del", "删除"),
+                self.delete_command,
+                help=(
+                    Words(
+                        "/delete <短码> 删除链接（管理员）",
+                        "/delete <code> remove a link (admins)",
+                    ),
+                ),
+                menu=Words("删除短链接", "remove a short link"),
+                admins_only=True,
+            ),
+            Command(
+                ("block", "屏蔽"),
+                self.block_command,
+                help=(
+                    Words(
+                        "/block <域名> 本群禁止缩短该域名",
+                        "/block <domain> never shorten a domain here",
+                    ),
+                ),
+                menu=Words("屏蔽域名", "block a domain"),
+                admins_only=True,
+            ),
+            Command(
+                ("unblock", "解除屏蔽"),
+                self.unblock_command,
+                help=(Words("/unblock <域名> 解除屏蔽", "/unblock <domain> shorten it again"),),
+                menu=Words("解除屏蔽", "unblock a domain"),
+                admins_only=True,
+            ),
+        )
+
     def show(self, ctx: Context, settings: GroupSettings, lang: str | None = None) -> str:
         lang = lang or ctx.lang
         yes_no = ("开", "关") if lang.startswith("zh") else ("on", "off")
@@ -218,7 +266,7 @@ class SettingsReplies:
         settings = ctx.group.settings
         if not args:
             return [Reply(self.show(ctx, settings) + "\n\n" + ctx.t("settings_usage"))]
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         name, _, value = args.partition(" ")
         name, value = name.lower(), value.strip()
@@ -261,7 +309,7 @@ class SettingsReplies:
         if not args:
             listed = ", ".join(settings.blocked) or "-"
             return [Reply(ctx.t("block_list", domains=listed))]
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         domain = args.split()[0].lower()
         if "://" in domain:
@@ -278,7 +326,7 @@ class SettingsReplies:
         return [Reply(ctx.t("block_done" if block else "unblock_done", domain=domain))]
 
     async def delete_command(self, ctx: Context, args: str) -> list[Reply]:
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         code = code_from(args.split()[0]) if args else None
         if code is None:

@@ -8,6 +8,7 @@ day), never from raw clicks; this module names the numbers and answers the chat 
 from __future__ import annotations
 
 from bot.clock import Clock
+from bot.commands import Command, Router, Words
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import LinkCount, Period, PeriodStats, Reply
@@ -53,6 +54,28 @@ class StatsReplies:
         self._clock = clock
         self._public_url = public_url.rstrip("/")
 
+    def router(self) -> Router:
+        return Router(
+            Command(
+                ("stats", "统计"),
+                self.stats_command,
+                help=(Words("/stats [7d|30d] 本群统计", "/stats [7d|30d] this group's numbers"),),
+                menu=Words("本群统计", "group stats"),
+            ),
+            Command(
+                ("top", "热门"),
+                self.top_command,
+                help=(Words("/top 热门链接", "/top most opened"),),
+                menu=Words("热门链接", "most opened links"),
+            ),
+            Command(
+                ("mine", "我的"),
+                self.mine_command,
+                help=(Words("/mine 我分享的链接", "/mine your links"),),
+                menu=Words("我的链接", "my links"),
+            ),
+        )
+
     async def stats_command(self, ctx: Context, args: str) -> list[Reply]:
         days = parse_period(args)
         stats = await self._store.period_stats(
@@ -80,7 +103,7 @@ class StatsReplies:
             ]
         if stats.platforms:
             lines.append(ctx.t("stats_platforms", mix=platform_mix(stats, ctx.lang)))
-        if ctx.group.platform == "wecom" and ctx.is_admin:
+        if ctx.group.platform == "wecom" and await ctx.is_admin():
             binding = await self._store.webhook_for(ctx.group.id)
             if binding is None or binding.invalid_since is not None:
                 lines.append(ctx.t("digest_unbound_hint"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock, local_time
+from bot.commands import Command, Router, Words
 from bot.context import Context
 from bot.model import Reply
 from bot.tokens import SignedTokens
@@ -72,6 +73,24 @@ class WebReplies:
         self._links = links
         self._clock = clock
         self._page_enabled = page_enabled
+
+    def router(self) -> Router:
+        """`/web` answers always (saying when the page is off); help and menus list it only
+        where the page is on."""
+        return Router(
+            Command(
+                ("web", "网页"),
+                self.web_command,
+                help=(
+                    Words(
+                        "/web 在网页上为本群生成短链接、识别二维码",
+                        "/web make this group's links and read QR photos on a web page",
+                    ),
+                ),
+                menu=Words("网页版", "the web page"),
+                platforms=None if self._page_enabled else frozenset(),
+            )
+        )
 
     async def web_command(self, ctx: Context, args: str) -> list[Reply]:
         if not self._page_enabled:
