@@ -10,7 +10,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from bot.clock import Clock
-from bot.commands import Command, Router
+from bot.commands import Commands, command
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import Reply
@@ -36,18 +36,10 @@ def masked(key: str) -> str:
     return "…" + key[-4:]
 
 
-class BindingReplies:
+class BindingReplies(Commands):
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-
-    def router(self) -> Router:
-        # WeCom only: Telegram reads admins from the chat and pushes without a robot.
-        wecom = frozenset({"wecom"})
-        return Router(
-            Command(("bind", "绑定"), self.bind_command, platforms=wecom),
-            Command(("admin", "管理员"), self.admin_command, platforms=wecom),
-        )
 
     async def notices_for_admin(self, ctx: Context) -> list[Reply]:
         """Tell the next admin who speaks that the group robot died, then forget it."""
@@ -61,6 +53,8 @@ class BindingReplies:
         log.info("invalid webhook unbound platform=wecom chat=%s", ctx.group.chat_id)
         return [Reply(ctx.t("bind_invalid", masked_key=masked(binding.webhook_key)))]
 
+    # WeCom only: Telegram reads admins from the chat and pushes without a robot.
+    @command("bind", "绑定", platforms=frozenset({"wecom"}))
     async def bind_command(self, ctx: Context, args: str) -> list[Reply]:
         if ctx.group.platform != "wecom":
             raise UserError("bind_wecom_only", "bind_wecom_only")
@@ -73,6 +67,7 @@ class BindingReplies:
         log.info("webhook bound platform=%s chat=%s", ctx.group.platform, ctx.group.chat_id)
         return [Reply(ctx.t("bind_done", masked_key=masked(key)))]
 
+    @command("admin", "管理员", platforms=frozenset({"wecom"}))
     async def admin_command(self, ctx: Context, args: str) -> list[Reply]:
         """`admin add <user id>`: admins name more admins where the platform keeps no list."""
         if not await ctx.is_admin():

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.context import Context
 from bot.i18n import DEFAULT_LANG
 from bot.model import Reply
 
 Handler = Callable[[Context, str], Awaitable[list[Reply]]]
+HandlerMethod = TypeVar("HandlerMethod", bound=Callable[..., Awaitable[list[Reply]]])
 
 # A slash command (`/name@bot args`) or, for messages addressed to the bot, a bare first word.
 _COMMAND = re.compile(
@@ -90,6 +92,48 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class _Declared:
+    """What @command writes on a handler method; `Router.of` makes it a `Command`."""
+
+    names: tuple[str, ...]
+    menu: Words | None
+    admins_only: bool
+    platforms: frozenset[str] | None
+
+
+_DECLARED = "__suo_command__"
+_HELP = "__suo_help__"
+
+
+def command(
+    *names: str,
+    menu: Words | None = None,
+    admins_only: bool = False,
+    platforms: frozenset[str] | None = None,
+) -> Callable[[HandlerMethod], HandlerMethod]:
+    """Declare the handler method below as the command `names` (see `Command`)."""
+    declared = _Declared(names, menu, admins_only, platforms)
+
+    def declare(method: HandlerMethod) -> HandlerMethod:
+        setattr(method, _DECLARED, declared)
+        return method
+
+    return declare
+
+
+def helps(zh_cn: str, en: str) -> Callable[[HandlerMethod], HandlerMethod]:
+    """A /help line of the command below (usage first), in zh-CN and en; several show in the
+    order they are written."""
+
+    def add(method: HandlerMethod) -> HandlerMethod:
+        # Decorators apply bottom-up: each line goes before the ones written under it.
+        setattr(method, _HELP, (Words(zh_cn, en), *getattr(method, _HELP, ())))
+        return method
+
+    return add
+
+
+@dataclass(frozen=True, slots=True)
 class MenuEntry:
     """A command as a platform's command menu lists it (Telegram's setMyCommands)."""
 
@@ -112,20 +156,42 @@ class Router:
     def __init__(self, *commands: Command) -> None:
         self._commands: list[Command] = []
         self._by_name: dict[str, Command] = {}
-        for command in commands:
-            self.add(command)
+        for declared in commands:
+            self.add(declared)
 
-    def add(self, command: Command) -> None:
-        for name in command.names:
+    @classmethod
+    def of(cls, feature: object, *, listed: bool = True) -> Router:
+        """The commands `feature`'s methods declare with @command, in the order written.
+        Unless `listed`, they are routed but left out of help and menus."""
+        router = cls()
+        for name, member in vars(type(feature)).items():
+            declared = getattr(member, _DECLARED, None)
+            if not isinstance(declared, _Declared):
+                continue
+            handler: Handler = getattr(feature, name)
+            router.add(
+                Command(
+                    declared.names,
+                    handler,
+                    help=getattr(member, _HELP, ()),
+                    menu=declared.menu,
+                    admins_only=declared.admins_only,
+                    platforms=declared.platforms if listed else frozenset(),
+                )
+            )
+        return router
+
+    def add(self, entry: Command) -> None:
+        for name in entry.names:
             if name in self._by_name:
                 raise ValueError(f"command {name!r} registered twice")
-        self._by_name.update(dict.fromkeys(command.names, command))
-        self._commands.append(command)
+        self._by_name.update(dict.fromkeys(entry.names, entry))
+        self._commands.append(entry)
 
     def include_router(self, router: Router) -> None:
         """Add a feature's commands after the ones already here (help and menus keep order)."""
-        for command in router:
-            self.add(command)
+        for included in router:
+            self.add(included)
 
     def __iter__(self) -> Iterator[Command]:
         return iter(self._commands)
@@ -163,3 +229,11 @@ class Router:
         return [
             line.in_lang(lang) for c in self._commands if c.listed_on(platform) for line in c.help
         ]
+
+
+class Commands:
+    """A feature whose handler methods declare its commands (@command): the core includes
+    its `router()`."""
+
+    def router(self) -> Router:
+        return Router.of(self)

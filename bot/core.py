@@ -8,11 +8,10 @@ failures a logged apology. /help is made from the commands' declarations.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from functools import partial
 
 from bot.bindings import BindingReplies
-from bot.commands import Command, MenuEntry, Router, Words
+from bot.commands import Commands, MenuEntry, Router, Words, command, helps
 from bot.context import AdminList, Context
 from bot.errors import UserError
 from bot.i18n import DEFAULT_LANG, translate
@@ -34,8 +33,7 @@ class Core:
         links: LinkReplies,
         photos: PhotoReplies,
         bindings: BindingReplies,
-        routers: Iterable[Router],
-        *,
+        *features: Commands,
         default_lang: str = DEFAULT_LANG,
     ) -> None:
         self._store = store
@@ -43,16 +41,9 @@ class Core:
         self._photos = photos
         self._bindings = bindings
         self._default_lang = default_lang
-        self.router = Router(
-            Command(
-                ("help", "start", "帮助"),
-                self._help,
-                help=(Words("/help 显示本帮助", "/help show this help"),),
-                menu=Words("帮助", "help"),
-            )
-        )
-        for router in routers:
-            self.router.include_router(router)
+        self.router = Router.of(self)
+        for feature in (links, *features, bindings):
+            self.router.include_router(feature.router())
 
     def menu(self, platform: str, lang: str | None = None) -> list[MenuEntry]:
         """The commands `platform`'s command menu lists (members' and admins'), described in
@@ -115,5 +106,7 @@ class Core:
         """What the bot does and every command `platform` lists, in `lang`."""
         return "\n".join([translate(lang, "help_intro"), *self.router.help_lines(platform, lang)])
 
+    @command("help", "start", "帮助", menu=Words("帮助", "help"))
+    @helps("/help 显示本帮助", "/help show this help")
     async def _help(self, ctx: Context, args: str) -> list[Reply]:
         return [Reply(self.help_text(ctx.lang, ctx.message.platform))]

@@ -18,7 +18,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from bot.admission import CreationLimiter, Risk, assess, risk_label
 from bot.clock import Clock
-from bot.commands import Command, Router, Words
+from bot.commands import Commands, Words, command, helps
 from bot.config import LinksConfig
 from bot.context import Context
 from bot.errors import UserError
@@ -221,35 +221,11 @@ async def short_link_image(short: ShortLink) -> ReplyImage:
     return ReplyImage(png=png, filename=f"{short.link.code}.png", alt=short.short_url)
 
 
-class LinkReplies:
+class LinkReplies(Commands):
     """The links feature in chat: `/short <url>` and auto-shortening of posted links."""
 
     def __init__(self, shortener: Shortener) -> None:
         self._shortener = shortener
-
-    def router(self) -> Router:
-        return Router(
-            Command(
-                ("short", "s", "短链"),
-                self.short_command,
-                help=(
-                    Words("/short <网址> 生成短链接", "/short <url> make a short link"),
-                    Words(
-                        "/short <网址> 平台=微信,手机 有效期=7天 次数=100 "
-                        "（管理员：单个链接的规则）",
-                        "/short <url> platforms=wechat,mobile expires=7d max=100 "
-                        "(admins: one link's rules)",
-                    ),
-                ),
-                menu=Words("缩短链接", "shorten a link"),
-            ),
-            Command(
-                ("qr", "二维码"),
-                self.qr_command,
-                help=(Words("/qr <文字或网址> 生成二维码", "/qr <text or url> make a QR code"),),
-                menu=Words("生成二维码", "make a QR code"),
-            ),
-        )
 
     async def reply_to_urls(
         self,
@@ -303,6 +279,12 @@ class LinkReplies:
             return []
         return [Reply(text="\n\n".join(lines), images=tuple(images))]
 
+    @command("short", "s", "短链", menu=Words("缩短链接", "shorten a link"))
+    @helps("/short <网址> 生成短链接", "/short <url> make a short link")
+    @helps(
+        "/short <网址> 平台=微信,手机 有效期=7天 次数=100 （管理员：单个链接的规则）",
+        "/short <url> platforms=wechat,mobile expires=7d max=100 (admins: one link's rules)",
+    )
     async def short_command(self, ctx: Context, args: str) -> list[Reply]:
         """`/short <url>`: each link the member wrote is shortened whole, as written.
 
@@ -324,6 +306,8 @@ class LinkReplies:
             ctx, list(written), explicit=True, options=options, written=written
         )
 
+    @command("qr", "二维码", menu=Words("生成二维码", "make a QR code"))
+    @helps("/qr <文字或网址> 生成二维码", "/qr <text or url> make a QR code")
     async def qr_command(self, ctx: Context, args: str) -> list[Reply]:
         """`/qr <url>` gives the short link's QR; `/qr <text>` a QR of the text itself."""
         if not args:

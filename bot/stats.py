@@ -8,7 +8,7 @@ day), never from raw clicks; this module names the numbers and answers the chat 
 from __future__ import annotations
 
 from bot.clock import Clock
-from bot.commands import Command, Router, Words
+from bot.commands import Commands, Words, command, helps
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import LinkCount, Period, PeriodStats, Reply
@@ -48,34 +48,14 @@ def parse_period(args: str) -> int:
     return days
 
 
-class StatsReplies:
+class StatsReplies(Commands):
     def __init__(self, store: Store, clock: Clock, public_url: str = "") -> None:
         self._store = store
         self._clock = clock
         self._public_url = public_url.rstrip("/")
 
-    def router(self) -> Router:
-        return Router(
-            Command(
-                ("stats", "统计"),
-                self.stats_command,
-                help=(Words("/stats [7d|30d] 本群统计", "/stats [7d|30d] this group's numbers"),),
-                menu=Words("本群统计", "group stats"),
-            ),
-            Command(
-                ("top", "热门"),
-                self.top_command,
-                help=(Words("/top 热门链接", "/top most opened"),),
-                menu=Words("热门链接", "most opened links"),
-            ),
-            Command(
-                ("mine", "我的"),
-                self.mine_command,
-                help=(Words("/mine 我分享的链接", "/mine your links"),),
-                menu=Words("我的链接", "my links"),
-            ),
-        )
-
+    @command("stats", "统计", menu=Words("本群统计", "group stats"))
+    @helps("/stats [7d|30d] 本群统计", "/stats [7d|30d] this group's numbers")
     async def stats_command(self, ctx: Context, args: str) -> list[Reply]:
         days = parse_period(args)
         stats = await self._store.period_stats(
@@ -122,6 +102,8 @@ class StatsReplies:
             for i, link in enumerate(links, start=1)
         ]
 
+    @command("top", "热门", menu=Words("热门链接", "most opened links"))
+    @helps("/top 热门链接", "/top most opened")
     async def top_command(self, ctx: Context, args: str) -> list[Reply]:
         days = parse_period(args)
         stats = await self._store.period_stats(
@@ -132,6 +114,8 @@ class StatsReplies:
         head = ctx.t("top_head", days=days)
         return [Reply("\n".join([head, *self._link_lines(ctx, stats.top_links)]))]
 
+    @command("mine", "我的", menu=Words("我的链接", "my links"))
+    @helps("/mine 我分享的链接", "/mine your links")
     async def mine_command(self, ctx: Context, args: str) -> list[Reply]:
         days = parse_period(args)
         links = await self._store.sharer_links(

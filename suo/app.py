@@ -103,38 +103,30 @@ class Suo:
             for scheduler in schedulers:
                 await scheduler.reschedule(group)
 
-        links = LinkReplies(shortener)
-        bindings = BindingReplies(store, clock)
         core = Core(
             store,
-            links,
+            LinkReplies(shortener),
             PhotoReplies(shortener),
-            bindings,
-            [
-                links.router(),
-                StatsReplies(store, clock, config.server.public_url).router(),
-                DashboardReplies(store, dashboard_links(config), clock).router(),
-                DigestReplies(
-                    store,
-                    writer,
-                    clock,
-                    enabled=config.digest.enabled,
-                    on_schedule_changed=schedule_changed,
-                ).router(),
-                SettingsReplies(
-                    store, clock, config.server.public_url, on_rules_changed=forget_rules
-                ).router(),
-                LiveReplies(
-                    store,
-                    shortener,
-                    fonts,
-                    clock,
-                    code_length=config.links.code_length,
-                    on_changed=forget_rules,
-                ).router(),
-                bindings.router(),
-                WebReplies(web_links(config), clock, page_enabled=config.web.enabled).router(),
-            ],
+            BindingReplies(store, clock),
+            StatsReplies(store, clock, config.server.public_url),
+            DashboardReplies(store, dashboard_links(config), clock),
+            DigestReplies(
+                store,
+                writer,
+                clock,
+                enabled=config.digest.enabled,
+                on_schedule_changed=schedule_changed,
+            ),
+            SettingsReplies(store, clock, config.server.public_url, on_rules_changed=forget_rules),
+            LiveReplies(
+                store,
+                shortener,
+                fonts,
+                clock,
+                code_length=config.links.code_length,
+                on_changed=forget_rules,
+            ),
+            WebReplies(web_links(config), clock, page_enabled=config.web.enabled),
             default_lang=config.console.lang,
         )
         recorder = ClickRecorder(

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from bot.clock import Clock
-from bot.commands import Command, Router, Words
+from bot.commands import Commands, Words, command, helps
 from bot.context import Context
 from bot.digest.render import DigestWriter, date_text, weekday_name
 from bot.digest.schedule import DigestSchedule, parse_when, zone
@@ -28,7 +28,7 @@ async def _nothing(group: Group) -> None:
     return None
 
 
-class DigestReplies:
+class DigestReplies(Commands):
     """`digest`: show the schedule; admins: `on|off`, `<weekday> <HH:MM>`, `tz <zone>`, `now`."""
 
     def __init__(
@@ -46,21 +46,8 @@ class DigestReplies:
         self._enabled = enabled  # the operator's switch (digest.enabled)
         self._on_schedule_changed = on_schedule_changed
 
-    def router(self) -> Router:
-        return Router(
-            Command(
-                ("digest", "周报"),
-                self.digest_command,
-                help=(
-                    Words(
-                        "/digest 每周周报（管理员可设置时间）",
-                        "/digest the weekly digest (admins set it)",
-                    ),
-                ),
-                menu=Words("周报设置", "weekly digest"),
-            )
-        )
-
+    @command("digest", "周报", menu=Words("周报设置", "weekly digest"))
+    @helps("/digest 每周周报（管理员可设置时间）", "/digest the weekly digest (admins set it)")
     async def digest_command(self, ctx: Context, args: str) -> list[Reply]:
         word, _, rest = args.strip().partition(" ")
         word = word.lower()
