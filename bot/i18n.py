@@ -1,6 +1,7 @@
 """Reply texts in zh-CN and en, looked up by key and formatted with named parameters.
 
-Every user-visible sentence of the core lives here; code never builds chat text from str(e).
+Every user-visible sentence of the core lives here (but a command's help lines and menu entry,
+declared with the command); code never builds chat text from str(e).
 """
 
 from __future__ import annotations

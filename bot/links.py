@@ -1,4 +1,5 @@
-"""Shortening: turn a URL posted in a group into that group's short link.
+"""Shortening: turn a URL posted in a group into that group's short link (and the `short`
+and `qr` commands that ask for one).
 
 The same URL in the same group keeps one code so its clicks add up; our own short links
 are recognised and never shortened again.
