@@ -29,16 +29,12 @@ class WeekNumbers:
 
 @dataclass(frozen=True, slots=True)
 class DayCount:
-    """One local day's human opens: a bar of the digest's chart."""
-
     day: date  # in the group's timezone
     human: int
 
 
 @dataclass(frozen=True, slots=True)
 class PlatformShare:
-    """Where the week's readers opened links: a platform, its opens, its rounded percent."""
-
     platform: str
     human: int
     percent: int
