@@ -49,6 +49,12 @@ from bot.urls import Entity, find_urls
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
+# Command menus by the reader's app language (None: any other, shown in both languages).
+_MENU_LANGUAGES: tuple[tuple[str | None, str | None], ...] = (
+    (None, None),
+    ("zh", "zh-CN"),
+    ("en", "en"),
+)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_MEDIA_GROUP = 10
 ALLOWED_UPDATES = [Update.MESSAGE, Update.MY_CHAT_MEMBER]
@@ -151,15 +157,22 @@ class TelegramAdapter:
 
     async def _set_command_menus(self) -> None:
         """Members see their commands; group admins and private chats (where the member is the
-        admin) see the admins' too. Telegram picks the narrowest scope that applies."""
-        entries = self._core.menu(PLATFORM)
-        everyone = [BotCommand(e.name, e.description) for e in entries if not e.admins_only]
-        admins = [BotCommand(e.name, e.description) for e in entries]
+        admin) see the admins' too. Telegram picks the narrowest scope that applies, and the
+        reader's app language: zh and en readers get theirs, others both languages."""
         bot = self.application.bot
         try:
-            await bot.set_my_commands(everyone, scope=BotCommandScopeDefault())
-            await bot.set_my_commands(admins, scope=BotCommandScopeAllChatAdministrators())
-            await bot.set_my_commands(admins, scope=BotCommandScopeAllPrivateChats())
+            for language_code, lang in _MENU_LANGUAGES:
+                entries = self._core.menu(PLATFORM, lang)
+                everyone = [
+                    BotCommand(e.name, e.description) for e in entries if not e.admins_only
+                ]
+                admins = [BotCommand(e.name, e.description) for e in entries]
+                for commands, scope in (
+                    (everyone, BotCommandScopeDefault()),
+                    (admins, BotCommandScopeAllChatAdministrators()),
+                    (admins, BotCommandScopeAllPrivateChats()),
+                ):
+                    await bot.set_my_commands(commands, scope=scope, language_code=language_code)
         except TelegramError as e:
             log.warning("telegram setMyCommands failed: %s", type(e).__name__)
 
@@ -255,7 +268,7 @@ class TelegramAdapter:
             return
         chat = change.chat
         lang = await self._core.group_language(PLATFORM, str(chat.id), chat.title or "")
-        text = self._core.help_text(lang)
+        text = self._core.help_text(lang, PLATFORM)
         if not self._can_read_all and change.new_chat_member.status == ChatMember.MEMBER:
             text += "\n\n" + _TEXTS["privacy"].get(lang, _TEXTS["privacy"]["zh-CN"])
         log.info("telegram bot added to chat=%s", chat.id)

@@ -201,7 +201,7 @@ class WeComAdapter:
         if not incoming.text and not incoming.images:
             # A bare @mention: say what the bot does rather than nothing.
             lang = await self._core.group_language(PLATFORM, incoming.chat_id, incoming.chat_title)
-            return _stream(self._core.help_text(lang))
+            return _stream(self._core.help_text(lang, PLATFORM))
         work = asyncio.ensure_future(self._core.handle(incoming))
         done, _ = await asyncio.wait({work}, timeout=self._config.reply_deadline_ms / 1000)
         if work in done:

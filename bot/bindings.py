@@ -11,6 +11,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from bot.clock import Clock
+from bot.commands import Commands, command
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import Reply
@@ -57,26 +58,29 @@ class GroupRobots:
         await self._store.mark_webhook_invalid(group_id, self._clock())
 
 
-class BindingReplies:
+class BindingReplies(Commands):
     def __init__(self, store: GroupsAndBindings, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
     async def notices_for_admin(self, ctx: Context) -> list[Reply]:
         """Tell the next admin who speaks that the group robot died, then forget it."""
-        if not ctx.is_admin or ctx.group.platform != "wecom":
+        if ctx.group.platform != "wecom":
             return []
+        # The dead robot is rare: look it up before asking whether the sender is an admin.
         binding = await self._store.webhook_for(ctx.group.id)
-        if binding is None or binding.invalid_since is None:
+        if binding is None or binding.invalid_since is None or not await ctx.is_admin():
             return []
         await self._store.unbind_webhook(ctx.group.id)
         log.info("invalid webhook unbound platform=wecom chat=%s", ctx.group.chat_id)
         return [Reply(ctx.t("bind_invalid", masked_key=masked(binding.webhook_key)))]
 
+    # WeCom only: Telegram reads admins from the chat and pushes without a robot.
+    @command("bind", "绑定", platforms=frozenset({"wecom"}))
     async def bind_command(self, ctx: Context, args: str) -> list[Reply]:
         if ctx.group.platform != "wecom":
             raise UserError("bind_wecom_only", "bind_wecom_only")
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         key = webhook_key_from(args)
         if key is None:
@@ -85,9 +89,10 @@ class BindingReplies:
         log.info("webhook bound platform=%s chat=%s", ctx.group.platform, ctx.group.chat_id)
         return [Reply(ctx.t("bind_done", masked_key=masked(key)))]
 
+    @command("admin", "管理员", platforms=frozenset({"wecom"}))
     async def admin_command(self, ctx: Context, args: str) -> list[Reply]:
         """`admin add <user id>`: admins name more admins where the platform keeps no list."""
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         action, _, user_id = args.strip().partition(" ")
         user_id = user_id.strip().lstrip("@")

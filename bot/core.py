@@ -1,46 +1,39 @@
 """The bot's front door: one `IncomingMessage` in, the replies to send out.
 
-Records the group and sharer, routes commands, auto-shortens links and decodes QR photos;
-user mistakes become translated replies, internal failures a logged apology.
+Records the group and sharer, routes commands through the features' included routers,
+auto-shortens links and decodes QR photos; user mistakes become translated replies, internal
+failures a logged apology. /help is made from the commands' declarations.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from bot.bindings import BindingReplies
-from bot.commands import MenuEntry, ParsedCommand, Router, parse_command
-from bot.context import Context
-from bot.dashboard import DashboardReplies
-from bot.digest import DigestReplies
+from bot.commands import Commands, MenuEntry, Router, Words, command, helps
+from bot.context import AdminList, Context
 from bot.errors import UserError
 from bot.i18n import DEFAULT_LANG, translate
 from bot.links import LinkReplies
-from bot.live import LiveReplies
 from bot.model import IncomingMessage, Reply
 from bot.photos import PhotoReplies
-from bot.settings import SettingsReplies
-from bot.stats import StatsReplies
 from bot.storage import Groups
-from bot.web import WebReplies
 
 log = logging.getLogger(__name__)
 
 
 class Core:
+    """Includes the features' routers (it lists no command itself but `help`), and answers
+    what is not a command: links are shortened, QR photos decoded."""
+
     def __init__(
         self,
         store: Groups,
         links: LinkReplies,
         photos: PhotoReplies,
-        stats: StatsReplies,
         bindings: BindingReplies,
-        settings: SettingsReplies,
-        digest: DigestReplies,
-        dashboard: DashboardReplies,
-        live: LiveReplies,
-        *,
-        web: WebReplies | None = None,
+        *features: Commands,
         default_lang: str = DEFAULT_LANG,
     ) -> None:
         self._store = store
@@ -48,56 +41,14 @@ class Core:
         self._photos = photos
         self._bindings = bindings
         self._default_lang = default_lang
-        self.router = Router()
-        add = self.router.add
-        add(self._help, "help", "start", "帮助", menu="帮助 / help")
-        add(links.short_command, "short", "s", "短链", menu="缩短链接 / shorten a link")
-        add(links.qr_command, "qr", "二维码", menu="生成二维码 / make a QR code")
-        add(stats.stats_command, "stats", "统计", menu="本群统计 / group stats")
-        add(stats.top_command, "top", "热门", menu="热门链接 / most opened links")
-        add(stats.mine_command, "mine", "我的", menu="我的链接 / my links")
-        add(dashboard.dashboard_command, "dashboard", "看板", menu="群看板 / group dashboard")
-        add(digest.digest_command, "digest", "周报", menu="周报设置 / weekly digest")
-        add(
-            settings.settings_command,
-            "settings",
-            "set",
-            "设置",
-            menu="群设置 / group settings",
-        )
-        add(
-            settings.delete_command,
-            "delete",
-            "del",
-            "删除",
-            menu="删除短链接 / remove a short link",
-            admins_only=True,
-        )
-        add(
-            settings.block_command,
-            "block",
-            "屏蔽",
-            menu="屏蔽域名 / block a domain",
-            admins_only=True,
-        )
-        add(
-            settings.unblock_command,
-            "unblock",
-            "解除屏蔽",
-            menu="解除屏蔽 / unblock a domain",
-            admins_only=True,
-        )
-        # Members list and look; the handler refuses their changes (admins_only is the menu's).
-        add(live.live_command, "live", "活码", menu="活码 / live codes (permanent QR)")
-        # WeCom only: Telegram reads admins from the chat and pushes without a robot.
-        add(bindings.bind_command, "bind", "绑定")
-        add(bindings.admin_command, "admin", "管理员")
-        if web is not None:
-            add(web.web_command, "web", "网页", menu="网页版 / the web page")
+        self.router = Router.of(self)
+        for feature in (links, *features, bindings):
+            self.router.include_router(feature.router())
 
-    def menu(self, platform: str) -> list[MenuEntry]:
-        """The commands `platform`'s command menu lists (members' and admins')."""
-        return self.router.menu(platform)
+    def menu(self, platform: str, lang: str | None = None) -> list[MenuEntry]:
+        """The commands `platform`'s command menu lists (members' and admins'), described in
+        `lang` (both languages when None)."""
+        return self.router.menu(platform, lang)
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         try:
@@ -107,13 +58,14 @@ class Core:
             sharer_id = await self._store.upsert_user(
                 message.platform, message.sender.user_id, message.sender.display_name
             )
-            is_admin = message.is_admin or await self._store.is_group_admin(group.id, sharer_id)
         except Exception:
             log.exception(
                 "could not record message platform=%s chat=%s", message.platform, message.chat_id
             )
             return [Reply(translate(self._default_lang, "internal_error"))]
-        ctx = Context(message=message, group=group, sharer_id=sharer_id, is_admin=is_admin)
+        # Asked only by the handlers that need to know (a link message queries no admins).
+        admins = AdminList(partial(self._store.is_group_admin, group.id, sharer_id))
+        ctx = Context(message=message, group=group, sharer_id=sharer_id, admins=admins)
         try:
             return await self._bindings.notices_for_admin(ctx) + await self._dispatch(ctx)
         except UserError as e:
@@ -129,19 +81,14 @@ class Core:
 
     async def _dispatch(self, ctx: Context) -> list[Reply]:
         message = ctx.message
-        command = parse_command(message.text)
-        if command is None and message.addressed:
-            word, _, rest = message.text.strip().partition(" ")
-            if self.router.route(word.lower()) is not None:
-                command = ParsedCommand(word.lower(), rest.strip(), None)
-        if command is not None:
-            if command.addressed_to:
+        routed = self.router.match(message.text, addressed=message.addressed)
+        if routed is not None:
+            if routed.parsed.addressed_to:
                 # Adapters strip a mention of this bot, so what is left is for another bot.
                 return []
-            handler = self.router.route(command.name)
-            if handler is None:
-                return [Reply(ctx.t("unknown_command", command=command.name[:32]))]
-            return await handler(ctx, command.args)
+            if routed.command is None:
+                return [Reply(ctx.t("unknown_command", command=routed.parsed.name[:32]))]
+            return await routed.command.handler(ctx, routed.parsed.args)
         replies: list[Reply] = []
         if message.images:
             replies += await self._photos.reply_to_images(ctx)
@@ -155,8 +102,11 @@ class Core:
         group = await self._store.upsert_group(platform, chat_id, title, self._default_lang)
         return group.lang
 
-    def help_text(self, lang: str) -> str:
-        return translate(lang, "help")
+    def help_text(self, lang: str, platform: str) -> str:
+        """What the bot does and every command `platform` lists, in `lang`."""
+        return "\n".join([translate(lang, "help_intro"), *self.router.help_lines(platform, lang)])
 
+    @command("help", "start", "帮助", menu=Words("帮助", "help"))
+    @helps("/help 显示本帮助", "/help show this help")
     async def _help(self, ctx: Context, args: str) -> list[Reply]:
-        return [Reply(ctx.t("help"))]
+        return [Reply(self.help_text(ctx.lang, ctx.message.platform))]

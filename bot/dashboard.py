@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock, local_time
+from bot.commands import Commands, Words, command, helps
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import Period, Reply
@@ -55,12 +56,14 @@ class DashboardLinks:
         return f"{self.public_url}/dashboard/{self.sign(group_id, now)}"
 
 
-class DashboardReplies:
+class DashboardReplies(Commands):
     def __init__(self, store: StatsReader, links: DashboardLinks, clock: Clock) -> None:
         self._store = store
         self._links = links
         self._clock = clock
 
+    @command("dashboard", "看板", menu=Words("群看板", "group dashboard"))
+    @helps("/dashboard 本群的网页看板", "/dashboard the group's web dashboard")
     async def dashboard_command(self, ctx: Context, args: str) -> list[Reply]:
         """Anyone in the group may ask: members see the same numbers `stats` tells them."""
         if not self._links.enabled:

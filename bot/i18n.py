@@ -1,8 +1,9 @@
 """Every user-visible text in zh-CN and en: chat replies and the web pages' words, looked up
 by key and formatted with named parameters (`{name}`, `{n:plural:one|other}`).
 
-Chat, the reader pages, the `/` web page and the dashboard all read their sentences here;
-code never builds user-facing text from str(e).
+Chat, the reader pages, the `/` web page and the dashboard all read their sentences here
+(but a command's help lines and menu entry, declared with the command); code never builds
+user-facing text from str(e).
 """
 
 from __future__ import annotations
@@ -17,48 +18,20 @@ DEFAULT_LANG = "zh-CN"
 LANGS = ("zh-CN", "en")
 
 _CATALOG: dict[str, dict[str, str]] = {
-    "help": {
+    # What /help says first; its command lines come from the commands' declarations.
+    "help_intro": {
         "zh-CN": (
             "快缩短网址 suo.run\n"
             "· 在群里发链接，我回复短链接和二维码；同一群里同一链接用同一个短码，点击会累计。\n"
             "· 发二维码图片，我识别其中的每个码并把网址缩短。\n"
-            "命令：\n"
-            "/short <网址> 生成短链接\n"
-            "/qr <文字或网址> 生成二维码\n"
-            "/stats [7d|30d] 本群统计 · /top 热门链接 · /mine 我分享的链接\n"
-            "/dashboard 本群的网页看板 · /digest 每周周报（管理员可设置时间）\n"
-            "/web 在网页上为本群生成短链接、识别二维码\n"
-            "/settings 本群的规则（管理员可修改：平台、防红、有效期、自动缩短、语言）\n"
-            "/short <网址> 平台=微信,手机 有效期=7天 次数=100 （管理员：单个链接的规则）\n"
-            "/block <域名> 本群禁止缩短该域名 · /delete <短码> 删除链接（管理员）\n"
-            "/live 活码：永久二维码，管理员可随时更换目标（如每 7 天过期的微信群码）\n"
-            "/live create <名称> · /live set <名称> <网址>"
-            "（或发群二维码图片并附言 /live set <名称>）\n"
-            "/live add <名称> <网址> cap=190 加备用 · /live drop <名称> <序号> 移除目标\n"
-            "/live list · /live show <名称> · /live delete <名称>\n"
-            "/help 显示本帮助"
+            "命令："
         ),
         "en": (
             "suo.run short links\n"
             "· Post a link in the group and I reply with a short link and its QR code; the same "
             "link in the same group keeps its code, so clicks add up.\n"
             "· Send a QR photo and I decode every code in it and shorten the links.\n"
-            "Commands:\n"
-            "/short <url> make a short link\n"
-            "/qr <text or url> make a QR code\n"
-            "/stats [7d|30d] this group's numbers · /top most opened · /mine your links\n"
-            "/dashboard the group's web dashboard · /digest the weekly digest (admins set it)\n"
-            "/web make this group's links and read QR photos on a web page\n"
-            "/settings this group's rules (admins change: platforms, antired, expiry, "
-            "auto, lang)\n"
-            "/short <url> platforms=wechat,mobile expires=7d max=100 (admins: one link's rules)\n"
-            "/block <domain> never shorten a domain here · /delete <code> remove a link (admins)\n"
-            "/live live codes: a permanent QR whose target admins swap (e.g. a WeChat group QR "
-            "that expires every 7 days)\n"
-            "/live create <name> · /live set <name> <url> (or a group QR photo captioned "
-            "/live set <name>) · /live add <name> <url> cap=190 as a backup · "
-            "/live drop <name> <n> removes a target · /live show <name> · /live delete <name>\n"
-            "/help show this help"
+            "Commands:"
         ),
     },
     "shortened": {"zh-CN": "🔗 {short}\n↳ {url}", "en": "🔗 {short}\n↳ {url}"},

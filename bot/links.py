@@ -1,4 +1,5 @@
-"""Shortening: turn a URL posted in a group into that group's short link.
+"""Shortening: turn a URL posted in a group into that group's short link (and the `short`
+and `qr` commands that ask for one).
 
 The same URL in the same group keeps one code so its clicks add up; our own short links
 are recognised and never shortened again.
@@ -18,6 +19,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from bot.admission import Risk, assess, risk_label
 from bot.clock import Clock
+from bot.commands import Commands, Words, command, helps
 from bot.config import LinksConfig
 from bot.context import Context
 from bot.errors import UserError
@@ -252,7 +254,7 @@ async def short_link_image(short: ShortLink) -> ReplyImage:
     return ReplyImage(png=png, filename=f"{short.link.code}.png", alt=short.short_url)
 
 
-class LinkReplies:
+class LinkReplies(Commands):
     """The links feature in chat: `/short <url>` and auto-shortening of posted links."""
 
     def __init__(self, shortener: Shortener) -> None:
@@ -281,10 +283,11 @@ class LinkReplies:
             written = {f.url: message[f.start : f.end] for f in ctx.message.urls}
         lines: list[str] = []
         images: list[ReplyImage] = []
+        admin_request = explicit and await ctx.is_admin()
         for url in dict.fromkeys(urls):
             try:
                 short = await self._shortener.shorten_in_group(
-                    ctx.group, ctx.sharer_id, url, options, admin_request=explicit and ctx.is_admin
+                    ctx.group, ctx.sharer_id, url, options, admin_request=admin_request
                 )
             except UserError as e:
                 if explicit or e.code != "already_short":
@@ -309,6 +312,12 @@ class LinkReplies:
             return []
         return [Reply(text="\n\n".join(lines), images=tuple(images))]
 
+    @command("short", "s", "短链", menu=Words("缩短链接", "shorten a link"))
+    @helps("/short <网址> 生成短链接", "/short <url> make a short link")
+    @helps(
+        "/short <网址> 平台=微信,手机 有效期=7天 次数=100 （管理员：单个链接的规则）",
+        "/short <url> platforms=wechat,mobile expires=7d max=100 (admins: one link's rules)",
+    )
     async def short_command(self, ctx: Context, args: str) -> list[Reply]:
         """`/short <url>`: each link the member wrote is shortened whole, as written.
 
@@ -317,7 +326,7 @@ class LinkReplies:
         here: it is validated as written and refused if it is not a link.
         """
         args, options = parse_link_options(args)
-        if options.set and not ctx.is_admin:
+        if options.set and not await ctx.is_admin():
             raise UserError("rules_admin_only", "rules_admin_only")
         written: dict[str, str] = {}
         for word in args.split():
@@ -330,6 +339,8 @@ class LinkReplies:
             ctx, list(written), explicit=True, options=options, written=written
         )
 
+    @command("qr", "二维码", menu=Words("生成二维码", "make a QR code"))
+    @helps("/qr <文字或网址> 生成二维码", "/qr <text or url> make a QR code")
     async def qr_command(self, ctx: Context, args: str) -> list[Reply]:
         """`/qr <url>` gives the short link's QR; `/qr <text>` a QR of the text itself."""
         if not args:

@@ -26,6 +26,7 @@ from qrcode.image.pil import PilImage
 
 from bot.chart import ChartFonts, PlacedText, draw_text
 from bot.clock import Clock, local_time
+from bot.commands import Commands, Words, command, helps
 from bot.context import Context
 from bot.errors import UserError
 from bot.i18n import translate
@@ -265,7 +266,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-class LiveReplies:
+class LiveReplies(Commands):
     """`/live create|set|add|list|show|delete` (`/活码 创建|设置|添加|列表|查看|删除`).
 
     Members may list and look; only admins create, re-point, add to or delete a live code.
@@ -289,6 +290,26 @@ class LiveReplies:
         self._code_length = code_length
         self._on_changed = on_changed
 
+    # Members list and look; the handler refuses their changes (admins_only is the menu's).
+    @command("live", "活码", menu=Words("活码", "live codes (permanent QR)"))
+    @helps(
+        "/live 活码：永久二维码，管理员可随时更换目标（如每 7 天过期的微信群码）",
+        "/live live codes: a permanent QR whose target admins swap (e.g. a WeChat group QR "
+        "that expires every 7 days)",
+    )
+    @helps(
+        "/live create <名称> · /live set <名称> <网址>（或发群二维码图片并附言 /live set <名称>）",
+        "/live create <name> · /live set <name> <url> (or a group QR photo captioned "
+        "/live set <name>)",
+    )
+    @helps(
+        "/live add <名称> <网址> cap=190 加备用 · /live drop <名称> <序号> 移除目标",
+        "/live add <name> <url> cap=190 as a backup · /live drop <name> <n> removes a target",
+    )
+    @helps(
+        "/live list · /live show <名称> · /live delete <名称>",
+        "/live list · /live show <name> · /live delete <name>",
+    )
     async def live_command(self, ctx: Context, args: str) -> list[Reply]:
         words = args.split()
         action = _ACTIONS.get(words[0].lower()) if words else "list"
@@ -296,7 +317,7 @@ class LiveReplies:
             action, words = "show", ["show", *words]  # `/live NAME` looks at it
         if action is None:
             raise UserError("live_usage", "live_usage")
-        if action in _CHANGES and not ctx.is_admin:
+        if action in _CHANGES and not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         rest = words[1:]
         if action == "list":

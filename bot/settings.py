@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.clock import Clock, local_time
+from bot.commands import Commands, Words, command, helps
 from bot.context import Context
 from bot.errors import UserError
 from bot.i18n import translate
@@ -179,7 +180,7 @@ def code_from(text: str) -> str | None:
     return match[1] if match else None
 
 
-class SettingsReplies:
+class SettingsReplies(Commands):
     """`settings`, `block`, `unblock`, `delete`: admins change, members may look."""
 
     def __init__(
@@ -214,11 +215,16 @@ class SettingsReplies:
             blocked=blocked,
         )
 
+    @command("settings", "set", "设置", menu=Words("群设置", "group settings"))
+    @helps(
+        "/settings 本群的规则（管理员可修改：平台、防红、有效期、自动缩短、语言）",
+        "/settings this group's rules (admins change: platforms, antired, expiry, auto, lang)",
+    )
     async def settings_command(self, ctx: Context, args: str) -> list[Reply]:
         settings = ctx.group.settings
         if not args:
             return [Reply(self.show(ctx, settings) + "\n\n" + ctx.t("settings_usage"))]
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         name, _, value = args.partition(" ")
         name, value = name.lower(), value.strip()
@@ -250,9 +256,13 @@ class SettingsReplies:
         self._on_rules_changed(None)
         return [Reply(self.show(ctx, settings, lang))]
 
+    @command("block", "屏蔽", menu=Words("屏蔽域名", "block a domain"), admins_only=True)
+    @helps("/block <域名> 本群禁止缩短该域名", "/block <domain> never shorten a domain here")
     async def block_command(self, ctx: Context, args: str) -> list[Reply]:
         return await self._change_blocked(ctx, args, block=True)
 
+    @command("unblock", "解除屏蔽", menu=Words("解除屏蔽", "unblock a domain"), admins_only=True)
+    @helps("/unblock <域名> 解除屏蔽", "/unblock <domain> shorten it again")
     async def unblock_command(self, ctx: Context, args: str) -> list[Reply]:
         return await self._change_blocked(ctx, args, block=False)
 
@@ -261,7 +271,7 @@ class SettingsReplies:
         if not args:
             listed = ", ".join(settings.blocked) or "-"
             return [Reply(ctx.t("block_list", domains=listed))]
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         domain = args.split()[0].lower()
         if "://" in domain:
@@ -277,8 +287,12 @@ class SettingsReplies:
         )
         return [Reply(ctx.t("block_done" if block else "unblock_done", domain=domain))]
 
+    @command(
+        "delete", "del", "删除", menu=Words("删除短链接", "remove a short link"), admins_only=True
+    )
+    @helps("/delete <短码> 删除链接（管理员）", "/delete <code> remove a link (admins)")
     async def delete_command(self, ctx: Context, args: str) -> list[Reply]:
-        if not ctx.is_admin:
+        if not await ctx.is_admin():
             raise UserError("admin_only", "admin_only")
         code = code_from(args.split()[0]) if args else None
         if code is None:

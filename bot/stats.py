@@ -8,6 +8,7 @@ day), never from raw clicks; this module names the numbers and answers the chat 
 from __future__ import annotations
 
 from bot.clock import Clock
+from bot.commands import Commands, Words, command, helps
 from bot.context import Context
 from bot.errors import UserError
 from bot.model import LinkCount, Period, PeriodStats, Reply
@@ -47,12 +48,14 @@ def parse_period(args: str) -> int:
     return days
 
 
-class StatsReplies:
+class StatsReplies(Commands):
     def __init__(self, store: StatsAndBindings, clock: Clock, public_url: str = "") -> None:
         self._store = store
         self._clock = clock
         self._public_url = public_url.rstrip("/")
 
+    @command("stats", "统计", menu=Words("本群统计", "group stats"))
+    @helps("/stats [7d|30d] 本群统计", "/stats [7d|30d] this group's numbers")
     async def stats_command(self, ctx: Context, args: str) -> list[Reply]:
         days = parse_period(args)
         stats = await self._store.period_stats(
@@ -80,7 +83,7 @@ class StatsReplies:
             ]
         if stats.platforms:
             lines.append(ctx.t("stats_platforms", mix=platform_mix(stats, ctx.lang)))
-        if ctx.group.platform == "wecom" and ctx.is_admin:
+        if ctx.group.platform == "wecom" and await ctx.is_admin():
             binding = await self._store.webhook_for(ctx.group.id)
             if binding is None or binding.invalid_since is not None:
                 lines.append(ctx.t("digest_unbound_hint"))
@@ -99,6 +102,8 @@ class StatsReplies:
             for i, link in enumerate(links, start=1)
         ]
 
+    @command("top", "热门", menu=Words("热门链接", "most opened links"))
+    @helps("/top 热门链接", "/top most opened")
     async def top_command(self, ctx: Context, args: str) -> list[Reply]:
         days = parse_period(args)
         stats = await self._store.period_stats(
@@ -109,6 +114,8 @@ class StatsReplies:
         head = ctx.t("top_head", days=days)
         return [Reply("\n".join([head, *self._link_lines(ctx, stats.top_links)]))]
 
+    @command("mine", "我的", menu=Words("我的链接", "my links"))
+    @helps("/mine 我分享的链接", "/mine your links")
     async def mine_command(self, ctx: Context, args: str) -> list[Reply]:
         days = parse_period(args)
         links = await self._store.sharer_links(

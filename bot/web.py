@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import Clock, local_time
+from bot.commands import Commands, Router, Words, command, helps
 from bot.context import Context
 from bot.model import Reply
 from bot.tokens import SignedTokens
@@ -65,7 +66,7 @@ class WebLinks:
         return f"{self.public_url}/?g={self.sign(group_id, member_id, now)}"
 
 
-class WebReplies:
+class WebReplies(Commands):
     """`web`: a link to the web page that makes this group's links as the member who asked."""
 
     def __init__(self, links: WebLinks, clock: Clock, *, page_enabled: bool = True) -> None:
@@ -73,6 +74,16 @@ class WebReplies:
         self._clock = clock
         self._page_enabled = page_enabled
 
+    def router(self) -> Router:
+        # /web always answers (saying when the page is off); help and menus list it only
+        # where the page is on.
+        return Router.of(self, listed=self._page_enabled)
+
+    @command("web", "网页", menu=Words("网页版", "the web page"))
+    @helps(
+        "/web 在网页上为本群生成短链接、识别二维码",
+        "/web make this group's links and read QR photos on a web page",
+    )
     async def web_command(self, ctx: Context, args: str) -> list[Reply]:
         if not self._page_enabled:
             return [Reply(ctx.t("web_disabled"))]

@@ -204,11 +204,9 @@ class Suo:
             store,
             LinkReplies(self.shortener),
             PhotoReplies(self.shortener),
-            StatsReplies(store, clock, config.server.public_url),
             BindingReplies(store, clock),
-            SettingsReplies(
-                store, clock, config.server.public_url, on_rules_changed=self._forget_rules
-            ),
+            StatsReplies(store, clock, config.server.public_url),
+            DashboardReplies(store, dashboard_links(config), clock),
             DigestReplies(
                 store,
                 writer,
@@ -216,7 +214,9 @@ class Suo:
                 enabled=config.digest.enabled,
                 on_schedule_changed=self._schedule_changed,
             ),
-            DashboardReplies(store, dashboard_links(config), clock),
+            SettingsReplies(
+                store, clock, config.server.public_url, on_rules_changed=self._forget_rules
+            ),
             LiveReplies(
                 store,
                 self.shortener,
@@ -225,7 +225,7 @@ class Suo:
                 code_length=config.links.code_length,
                 on_changed=self._forget_rules,
             ),
-            web=WebReplies(web_links(config), clock, page_enabled=config.web.enabled),
+            WebReplies(web_links(config), clock, page_enabled=config.web.enabled),
             default_lang=config.console.lang,
         )
 

@@ -421,6 +421,23 @@ async def test_the_command_menu_lists_every_command_and_admins_see_theirs(
     assert "bind" not in admins  # WeCom's group robots only
 
 
+async def test_command_menus_speak_the_readers_language(bot: Suo, api: FakeBotApi) -> None:
+    """zh and en apps get their language; other apps both, as one description."""
+
+    def descriptions(scope: str, language_code: str) -> dict[str, str]:
+        key = (json.dumps({"type": scope}, sort_keys=True), language_code)
+        return {c["command"]: c["description"] for c in api.commands.get(key, [])}
+
+    for scope in ("default", "all_chat_administrators", "all_private_chats"):
+        zh, en, other = (descriptions(scope, code) for code in ("zh", "en", ""))
+        assert zh.keys() == en.keys() == other.keys()
+        assert (zh["short"], en["short"], other["short"]) == (
+            "缩短链接",
+            "shorten a link",
+            "缩短链接 / shorten a link",
+        )
+
+
 async def test_entity_with_glued_chinese_text_shortens_the_link_and_says_so(
     bot: Suo,
     api: FakeBotApi,
