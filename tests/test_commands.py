@@ -158,7 +158,7 @@ async def test_the_web_command_is_not_listed_where_the_page_is_off(
         assert "web" not in [e.name for e in off.core.menu("telegram")]
         assert off.core.router.route("web") is not None  # it still says the page is off
     finally:
-        await off.close()
+        await off.shutdown()
 
 
 def test_an_empty_router_lists_nothing() -> None:
