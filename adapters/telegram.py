@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -308,8 +309,10 @@ class TelegramAdapter:
         sender, anonymous_admin = self._sender(message)
         is_private = chat.type == ChatType.PRIVATE
         is_admin = is_private or anonymous_admin
-        if not is_admin and command is not None and message.from_user is not None:
-            is_admin = await self.is_admin(chat.id, message.from_user.id)
+        user = message.from_user
+        ask_is_admin = None
+        if not is_admin and user is not None:
+            ask_is_admin = partial(self.is_admin, chat.id, user.id)
         return IncomingMessage(
             platform=PLATFORM,
             chat_id=str(chat.id),
@@ -320,6 +323,7 @@ class TelegramAdapter:
             urls=urls,
             images=images,
             is_admin=is_admin,
+            ask_is_admin=ask_is_admin,
             message_id=str(message.message_id),
         )
 

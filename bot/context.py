@@ -40,7 +40,8 @@ class Context:
         return self.group.lang
 
     async def is_admin(self) -> bool:
-        """The platform's word (message.is_admin) or an admin added in chat."""
+        """The platform's word (message.is_admin, or its answer when asked) or an admin added
+        in chat."""
         return self.message.is_admin or await self.admins.has_sender()
 
     def t(self, key: str, **params: Any) -> str:

@@ -64,7 +64,7 @@ class Core:
             )
             return [Reply(translate(self._default_lang, "internal_error"))]
         # Asked only by the handlers that need to know (a link message queries no admins).
-        admins = AdminList(partial(self._store.is_group_admin, group.id, sharer_id))
+        admins = AdminList(partial(self._is_admin, message, group.id, sharer_id))
         ctx = Context(message=message, group=group, sharer_id=sharer_id, admins=admins)
         try:
             return await self._bindings.notices_for_admin(ctx) + await self._dispatch(ctx)
@@ -78,6 +78,12 @@ class Core:
                 message.message_id,
             )
             return [Reply(ctx.t("internal_error"))]
+
+    async def _is_admin(self, message: IncomingMessage, group_id: int, sharer_id: int) -> bool:
+        """The platform's answer when it must be asked, else an admin added in chat."""
+        if message.ask_is_admin is not None and await message.ask_is_admin():
+            return True
+        return await self._store.is_group_admin(group_id, sharer_id)
 
     async def _dispatch(self, ctx: Context) -> list[Reply]:
         message = ctx.message

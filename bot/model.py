@@ -54,6 +54,11 @@ class IncomingMessage:
     images: tuple[ImageSource, ...] = ()
     is_admin: bool = False
     message_id: str = ""
+    # Where the platform must be asked (Telegram's getChatMember), the question itself: only a
+    # command that needs the answer asks it, so a link message costs no API call.
+    ask_is_admin: Callable[[], Awaitable[bool]] | None = field(
+        default=None, compare=False, repr=False
+    )
     # True when the platform says the message was addressed to the bot (WeCom's @mention):
     # then "bind <url>" works like "/bind <url>".
     addressed: bool = False

@@ -210,6 +210,25 @@ async def test_admin_check_uses_get_chat_member_and_anonymous_admins(
     assert incoming is not None and incoming.is_admin
 
 
+async def test_only_a_command_that_needs_an_admin_asks_telegram(
+    bot: Suo, api: FakeBotApi
+) -> None:
+    api.set_member_status(DEFAULT_CHAT_ID, 43, "member")
+    api.set_member_status(DEFAULT_CHAT_ID, 42, "administrator")
+    link = "https://example.com/no-admin-question"
+    api.push_update(group_text_update(link, user_id=43, entities=url_entities(link)))
+    await api.wait_for_call("sendPhoto")
+    api.push_update(group_text_update("/top", user_id=43))
+    await api.wait_for_call("sendMessage")
+    assert api.calls_to("getChatMember") == []  # a link and /top ask nobody's rights
+    api.push_update(group_text_update("/settings auto off", user_id=43))
+    refused = await api.wait_for_call("sendMessage", count=2)
+    assert "管理员" in refused[-1].params["text"]
+    api.push_update(group_text_update("/settings auto off", user_id=42))
+    await api.wait_for_call("sendMessage", count=3)
+    assert [c.params["user_id"] for c in api.calls_to("getChatMember")] == [43, 42]
+
+
 async def test_joining_a_group_in_privacy_mode_warns(config: Config, clock: FakeClock) -> None:
     async with FakeBotApi(token=TOKEN, can_read_all_group_messages=False) as api:
         suo = await Suo.open(telegram_config(config, api), clock=clock)
