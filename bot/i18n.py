@@ -165,19 +165,20 @@ _CATALOG: dict[str, dict[str, str]] = {
             "{previews} link {previews:plural:preview|previews} and {bots} {bots:plural:bot|bots}"
         ),
     },
-    "stats_top_links": {"zh-CN": "热门链接：", "en": "Top links:"},
-    "stats_link_line": {
+    # The boards /stats and the weekly digest both show.
+    "board_top_links": {"zh-CN": "热门链接：", "en": "Top links:"},
+    "board_link_line": {
         "zh-CN": "{index}. {short} {human} 次 · {sharer}\n   {url}",
         "en": "{index}. {short} {human} {human:plural:open|opens} · {sharer}\n   {url}",
     },
-    "stats_top_sharers": {"zh-CN": "分享达人：", "en": "Top sharers:"},
-    "stats_sharer_line": {
+    "board_top_sharers": {"zh-CN": "分享达人：", "en": "Top sharers:"},
+    "board_sharer_line": {
         "zh-CN": "{index}. {name}：{links} 个链接，打开 {human} 次",
         "en": (
             "{index}. {name}: {links} {links:plural:link|links}, {human} {human:plural:open|opens}"
         ),
     },
-    "stats_platforms": {"zh-CN": "打开平台：{mix}", "en": "Opened on: {mix}"},
+    "board_platforms": {"zh-CN": "打开平台：{mix}", "en": "Opened on: {mix}"},
     "stats_nothing": {
         "zh-CN": "最近 {days} 天还没有人打开本群的链接。",
         "en": "Nobody opened this group's links in the last {days} days.",
@@ -237,19 +238,6 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "本周到目前为止还很安静：没有分享新链接，也没有人打开链接。",
         "en": "Quiet so far this week: no new links, and nobody opened one.",
     },
-    "digest_top_links": {"zh-CN": "热门链接：", "en": "Top links:"},
-    "digest_link_line": {
-        "zh-CN": "{index}. {short} {human} 次 · {sharer}\n   {url}",
-        "en": "{index}. {short} {human} {human:plural:open|opens} · {sharer}\n   {url}",
-    },
-    "digest_top_sharers": {"zh-CN": "分享达人：", "en": "Top sharers:"},
-    "digest_sharer_line": {
-        "zh-CN": "{index}. {name}：{links} 个链接，打开 {human} 次",
-        "en": (
-            "{index}. {name}: {links} {links:plural:link|links}, {human} {human:plural:open|opens}"
-        ),
-    },
-    "digest_platforms": {"zh-CN": "打开平台：{mix}", "en": "Opened on: {mix}"},
     "digest_chart_subtitle": {
         "zh-CN": "每日真人打开 · {dates}",
         "en": "Human opens per day · {dates}",

@@ -73,16 +73,16 @@ class StatsReplies(Commands):
             )
         ]
         if stats.top_links:
-            lines.append(ctx.t("stats_top_links"))
+            lines.append(ctx.t("board_top_links"))
             lines += self._link_lines(ctx, stats.top_links)
         if stats.top_sharers:
-            lines.append(ctx.t("stats_top_sharers"))
+            lines.append(ctx.t("board_top_sharers"))
             lines += [
-                ctx.t("stats_sharer_line", index=i, name=s.name, links=s.links, human=s.human)
+                ctx.t("board_sharer_line", index=i, name=s.name, links=s.links, human=s.human)
                 for i, s in enumerate(stats.top_sharers, start=1)
             ]
         if stats.platforms:
-            lines.append(ctx.t("stats_platforms", mix=platform_mix(stats, ctx.lang)))
+            lines.append(ctx.t("board_platforms", mix=platform_mix(stats, ctx.lang)))
         if ctx.group.platform == "wecom" and await ctx.is_admin():
             binding = await self._store.webhook_for(ctx.group.id)
             if binding is None or binding.invalid_since is not None:
@@ -92,7 +92,7 @@ class StatsReplies(Commands):
     def _link_lines(self, ctx: Context, links: tuple[LinkCount, ...]) -> list[str]:
         return [
             ctx.t(
-                "stats_link_line",
+                "board_link_line",
                 index=i,
                 short=f"{self._public_url}/{link.code}",
                 url=_short(link.url),

@@ -75,10 +75,10 @@ def render_digest_text(digest: Digest, lang: str, public_url: str) -> str:
         )
     base = public_url.rstrip("/")
     if digest.top_links:
-        lines.append(t("digest_top_links"))
+        lines.append(t("board_top_links"))
         lines += [
             t(
-                "digest_link_line",
+                "board_link_line",
                 index=i,
                 short=f"{base}/{link.code}",
                 human=link.human,
@@ -88,9 +88,9 @@ def render_digest_text(digest: Digest, lang: str, public_url: str) -> str:
             for i, link in enumerate(digest.top_links, start=1)
         ]
     if digest.top_sharers:
-        lines.append(t("digest_top_sharers"))
+        lines.append(t("board_top_sharers"))
         lines += [
-            t("digest_sharer_line", index=i, name=s.name, links=s.links, human=s.human)
+            t("board_sharer_line", index=i, name=s.name, links=s.links, human=s.human)
             for i, s in enumerate(digest.top_sharers, start=1)
         ]
     if digest.platforms:
@@ -98,7 +98,7 @@ def render_digest_text(digest: Digest, lang: str, public_url: str) -> str:
         mix = separator.join(
             f"{platform_name(p.platform, lang)} {p.percent}%" for p in digest.platforms
         )
-        lines.append(t("digest_platforms", mix=mix))
+        lines.append(t("board_platforms", mix=mix))
     return "\n".join(lines)
 
 
