@@ -20,7 +20,6 @@ from typing import Any
 
 import qrcode
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from PIL import Image, ImageDraw
 from qrcode.image.pil import PilImage
 
@@ -35,7 +34,7 @@ from bot.model import Group, LiveCode, LiveTarget, Reply, ReplyImage
 from bot.photos import MAX_IMAGE_BYTES, load_chat_image
 from bot.purposes import Purpose, url_purpose
 from bot.qr import decode_qr_codes, url_in_payload
-from bot.scheduler import DigestChannel, process_owner
+from bot.scheduler import DigestChannel, process_owner, repeat_every
 from bot.settings import parse_duration, parse_max
 from bot.storage import CodeTaken, LiveAdmin, LiveNameTaken, LiveWatching
 from bot.urls import host_of, link_in_argument
@@ -575,14 +574,7 @@ class LiveWatch:
 
     async def start(self) -> None:
         self.scheduler.start()
-        self.scheduler.add_job(
-            self._check_logged,
-            IntervalTrigger(seconds=self._every.total_seconds(), timezone=UTC),
-            id="live:check",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
+        repeat_every(self.scheduler, self._check_logged, self._every, "live:check")
         self._spawn_check()  # what came due while no process ran
 
     async def stop(self) -> None:

@@ -35,6 +35,24 @@ Send = Callable[[], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+def repeat_every(
+    scheduler: AsyncIOScheduler,
+    job: Callable[[], Awaitable[None]],
+    every: timedelta,
+    job_id: str,
+) -> None:
+    """Run `job` every `every`: a run missed while the loop was busy is coalesced into one,
+    and a slow run is never overlapped by the next."""
+    scheduler.add_job(
+        job,
+        IntervalTrigger(seconds=every.total_seconds(), timezone=UTC),
+        id=job_id,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
+
+
 class NoChannel(Exception):
     """The group's channel went away while sending (a WeCom robot deleted): nothing to retry."""
 
@@ -243,14 +261,7 @@ class DigestScheduler:
         background: adapters need not wait for it)."""
         self.scheduler.start()
         await self.schedule_all()
-        self.scheduler.add_job(
-            self._sweep,
-            IntervalTrigger(seconds=self._sweep_every.total_seconds(), timezone=UTC),
-            id="digest:sweep",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
+        repeat_every(self.scheduler, self._sweep, self._sweep_every, "digest:sweep")
         self._catch_up = asyncio.create_task(self.catch_up())
 
     async def catch_up(self) -> None:
