@@ -44,6 +44,7 @@ from telegram.ext import (
 from bot.commands import parse_command
 from bot.config import TelegramConfig
 from bot.core import Core
+from bot.i18n import translate
 from bot.model import ChatKind, ImageSource, IncomingMessage, Reply, ReplyImage, Sender
 from bot.urls import Entity, find_urls
 
@@ -60,22 +61,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_MEDIA_GROUP = 10
 ALLOWED_UPDATES = [Update.MESSAGE, Update.MY_CHAT_MEMBER]
 _SEND_ATTEMPTS = 3
-
-_TEXTS: dict[str, dict[str, str]] = {
-    "privacy": {
-        "zh-CN": (
-            "⚠️ 我现在看不到群里的普通消息（Telegram 隐私模式开启），所以不会自动缩短链接；"
-            "/short 等命令照常可用。想要自动缩短：在 @BotFather 发送 /setprivacy，选择本机器人，"
-            "选 Disable，然后把我移出群再重新加入。"
-        ),
-        "en": (
-            "⚠️ I can't see ordinary group messages (Telegram privacy mode is on), so links "
-            "are not shortened automatically; commands like /short still work. To enable "
-            "auto-shortening: send /setprivacy to @BotFather, pick this bot, choose Disable, "
-            "then remove me from the group and add me again."
-        ),
-    },
-}
 
 
 def utf16_len(text: str) -> int:
@@ -271,7 +256,7 @@ class TelegramAdapter:
         lang = await self._core.group_language(PLATFORM, str(chat.id), chat.title or "")
         text = self._core.help_text(lang, PLATFORM)
         if not self._can_read_all and change.new_chat_member.status == ChatMember.MEMBER:
-            text += "\n\n" + _TEXTS["privacy"].get(lang, _TEXTS["privacy"]["zh-CN"])
+            text += "\n\n" + translate(lang, "telegram_privacy_mode")
         log.info("telegram bot added to chat=%s", chat.id)
         await self._call(
             lambda: context.bot.send_message(

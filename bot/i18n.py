@@ -18,6 +18,20 @@ DEFAULT_LANG = "zh-CN"
 LANGS = ("zh-CN", "en")
 
 _CATALOG: dict[str, dict[str, str]] = {
+    # Telegram only: the bot joined a group where privacy mode hides ordinary messages.
+    "telegram_privacy_mode": {
+        "zh-CN": (
+            "⚠️ 我现在看不到群里的普通消息（Telegram 隐私模式开启），所以不会自动缩短链接；"
+            "/short 等命令照常可用。想要自动缩短：在 @BotFather 发送 /setprivacy，选择本机器人，"
+            "选 Disable，然后把我移出群再重新加入。"
+        ),
+        "en": (
+            "⚠️ I can't see ordinary group messages (Telegram privacy mode is on), so links "
+            "are not shortened automatically; commands like /short still work. To enable "
+            "auto-shortening: send /setprivacy to @BotFather, pick this bot, choose Disable, "
+            "then remove me from the group and add me again."
+        ),
+    },
     # What /help says first; its command lines come from the commands' declarations.
     "help_intro": {
         "zh-CN": (
