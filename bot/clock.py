@@ -1,6 +1,7 @@
 """Time as a dependency: features take a `Clock` so tests can fix the date.
 
-Production code passes `utc_now`; nothing else calls `datetime.now()`.
+Production code passes `utc_now`. What a test must control reads a `Clock`; only stamps no
+test checks read the system clock directly (a group's creation time, WeCom's signatures).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ from bot.model import Group, IncomingMessage
 
 
 class AdminList:
-    """Whether the sender is an admin added in chat: asked of the store at most once per
-    message, and only when a handler asks (a plain link message never queries admins)."""
+    """Whether the sender is an admin when the message alone does not say: the platform's
+    answer (`ask_is_admin`) or an admin added in chat, looked up at most once per message and
+    only when a handler asks (a plain link message queries neither)."""
 
     def __init__(self, lookup: Callable[[], Awaitable[bool]] | None = None) -> None:
         self._lookup = lookup

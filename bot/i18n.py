@@ -211,7 +211,7 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "你还没有在本群分享过链接。",
         "en": "You haven't shared a link in this group yet.",
     },
-    # -- weekly digest (bot/digest.py) --
+    # The weekly digest (bot/digest/): its text, chart labels and the `digest` command.
     "digest_title": {
         "zh-CN": "📊 {title} 周报 · {dates}",
         "en": "📊 {title} weekly digest · {dates}",
@@ -516,7 +516,7 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "已删除 {short}：之后打开它会看到“链接已被删除”。",
         "en": "Removed {short}: from now on it shows a “link removed” page.",
     },
-    # Admission (bot/admission.py): refusals, creation limits, risk labels.
+    # Refusals and risk labels (bot/admission.py), creation limits (bot/limits.py).
     "url_private": {
         "zh-CN": "{host} 是内网或本机地址，群成员打不开，不能缩短分享。",
         "en": "{host} is an internal or local address; it can't be shared as a short link.",
@@ -555,6 +555,7 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "短链接跳转（真实去向被隐藏）",
         "en": "shortener: hides the real destination",
     },
+    # What a decoded QR code holds (bot/qr/payload.py, bot/purposes.py), and payment warnings.
     "kind.url": {"zh-CN": "网址", "en": "URL"},
     "kind.wifi": {"zh-CN": "Wi-Fi", "en": "Wi-Fi"},
     "kind.vcard": {"zh-CN": "名片", "en": "vCard"},

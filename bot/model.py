@@ -1,7 +1,8 @@
-"""Value objects that cross layers: messages in, replies out, links and clicks.
+"""Value objects that cross layers: messages in, replies out, groups and their rules, links
+and clicks, period stats and 活码.
 
-Adapters build `IncomingMessage` and render `Reply`; storage returns `Link`;
-the redirector emits `Click`.
+Adapters build `IncomingMessage` and render `Reply`; storage returns `Group`, `Link` and the
+stats; the redirector emits `Click`.
 """
 
 from __future__ import annotations

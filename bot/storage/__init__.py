@@ -253,7 +253,7 @@ class LiveReminders(Protocol):
 
 # Consumers that need more than one port take one of these composites: Python has no
 # intersection type, and naming the pair keeps each consumer's needs visible at its signature.
-# They add no methods of their own (tests/test_storage_ports.py keeps that true).
+# They add no methods of their own (tests/test_storage.py keeps that true).
 
 
 class GroupsAndBindings(Groups, Bindings, Protocol):
