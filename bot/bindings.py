@@ -1,5 +1,6 @@
-"""A group's push channel: `bind <WeCom group-robot URL or key>` (admins only), `admin add`,
-and `GroupRobots`, through which the adapters that push reach the bound key.
+"""A WeCom group's push channel and admins: `bind <group-robot URL or key>` and `admin add`
+(admins only), the dead-robot notice to the next admin who speaks, and `GroupRobots`, through
+which the adapters that push reach the bound key.
 
 The key is a secret: stored, never echoed in full, never logged.
 """

@@ -1,5 +1,6 @@
 """Shortening: turn a URL posted in a group into that group's short link (and the `short`
-and `qr` commands that ask for one).
+and `qr` commands that ask for one). `Shortener` is the one gate (validation, risks, creation
+limits) for chat, QR photos, 活码 targets and the web page.
 
 The same URL in the same group keeps one code so its clicks add up; our own short links
 are recognised and never shortened again.

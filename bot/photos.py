@@ -1,4 +1,5 @@
-"""QR photos in chat: decode every code in a posted image and shorten the URLs found.
+"""QR photos: decode every code in a posted image and shorten the URLs found (chat, and the
+web page's upload through `scan_image`).
 
 Decoding runs off the event loop; size limits are checked before bytes are fetched.
 """

@@ -1,8 +1,8 @@
 """Group statistics: what a group shared and what its members read, for a period.
 
 The store answers `period_stats` from rollups (clicks per link and hour, readers per link and
-day), never from raw clicks; this module names the numbers and answers the chat commands
-`stats [7d|30d]`, `top` and `mine`.
+day), never from raw clicks; this module answers the chat commands `stats [7d|30d]`, `top`
+and `mine`, and words what others reuse: periods (`parse_period`), changes (`change`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Finding links in chat text and deciding whether one may be shortened.
+"""Finding links in chat text and putting one into the form we store (or saying why its form
+can't be shortened); which hosts may be shortened is `bot.admission`'s to judge.
 
 Plain text goes through linkify-it (markdown-it's linkifier, full Unicode) plus the boundaries
 CJK text needs; Telegram's URL entities (UTF-16 offsets) are trusted and only cleaned.
@@ -84,7 +85,7 @@ _WEB_SCHEMES = ("http:", "https:")
 
 class _WebLinkRule:
     """linkify-it's http(s)/ftp rule, plus IPv6 literal hosts ("http://[2001:db8::1]:8080/")
-    it doesn't know: such a link is found whole, and admission then says why it is refused."""
+    it doesn't know: such a link is found whole, and `bot.admission` says why it is refused."""
 
     def __init__(self) -> None:
         self._plain = LinkifyIt()
@@ -304,7 +305,7 @@ def normalize_url(raw: str, *, max_length: int) -> str:
 
 def _valid_host(host: str) -> bool:
     """A name whose labels don't start or end with "-" and whose top label has no "_"
-    (the links the chat linkifier refuses), or an IPv6 literal (admission judges those)."""
+    (the links the chat linkifier refuses), or an IPv6 literal (`bot.admission` judges those)."""
     if ":" in host:
         return True
     labels = host.split(".")
