@@ -1,7 +1,8 @@
 """Telegram adapter: python-telegram-bot updates in, core replies out as threaded messages.
 
 Owns everything Telegram-specific: entities, photo sizes, captions (1,024), media groups
-(2-10), rate limits and retries, file-size caps, privacy mode, admin checks, webhooks.
+(2-10), command menus, rate limits and retries, file-size caps, privacy mode, admin checks
+(getChatMember, asked only when a command needs it), webhooks.
 """
 
 from __future__ import annotations

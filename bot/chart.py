@@ -1,4 +1,5 @@
-"""Bar charts as PNG (Pillow) whose labels render in any script, Chinese included.
+"""Bar charts as PNG (Pillow), and text drawn in any script, Chinese included: the digest's
+chart and the name on a 活码 poster.
 
 Pillow has no font fallback, so each character is drawn with the first font that has a glyph
 for it; a character that no font has is left out rather than drawn as a box ("tofu").

@@ -1,7 +1,8 @@
 """The weekly digest, one module per job: `schedule` (when it fires, which week it covers),
 `build` (the week in numbers), `render` (text and chart) and `command` (the `digest` command).
 
-What the rest of the house imports is re-exported here.
+What the rest of the house imports is re-exported here. Sending each digest exactly once is
+`bot.scheduler`'s; delivery per platform is `adapters.digests`'.
 """
 
 from bot.digest.build import TOP_N, DayCount, Digest, PlatformShare, WeekNumbers, build_digest
