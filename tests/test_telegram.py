@@ -210,9 +210,7 @@ async def test_admin_check_uses_get_chat_member_and_anonymous_admins(
     assert incoming is not None and incoming.is_admin
 
 
-async def test_only_a_command_that_needs_an_admin_asks_telegram(
-    bot: Suo, api: FakeBotApi
-) -> None:
+async def test_only_a_command_that_needs_an_admin_asks_telegram(bot: Suo, api: FakeBotApi) -> None:
     api.set_member_status(DEFAULT_CHAT_ID, 43, "member")
     api.set_member_status(DEFAULT_CHAT_ID, 42, "administrator")
     link = "https://example.com/no-admin-question"

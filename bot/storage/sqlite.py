@@ -1,4 +1,5 @@
-"""SQLite engine of every storage port (aiosqlite, WAL): the embedded single-box default.
+"""SQLite engine of every storage port (WAL): the embedded single-box default. Queries go
+through aiosqlite; click batches through a plain sqlite3 connection on the loop (see `add_clicks`).
 
 Schema changes are numbered migrations applied in order and recorded in PRAGMA user_version.
 """
