@@ -96,9 +96,11 @@ def user_ids(key: str, values: tuple[Any, ...]) -> tuple[str, ...]:
     return values
 
 
-def sqlite_url(key: str, value: str) -> str:
-    if not value.startswith("sqlite:///"):
-        raise ConfigError(f"{key} must start with sqlite:///, got {without_password(value)!r}")
+def storage_url(key: str, value: str) -> str:
+    if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(
+            f"{key} must start with sqlite:/// or postgresql://, got {without_password(value)!r}"
+        )
     return value
 
 
@@ -127,7 +129,10 @@ class ServerConfig:
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
-    url: str = setting("sqlite:///suo.db", env="SUO_STORAGE_URL", check=sqlite_url)
+    url: str = setting("sqlite:///suo.db", env="SUO_STORAGE_URL", check=storage_url)
+    # PostgreSQL only: connections each process keeps open, and the most it opens under load.
+    pool_min: int = setting(1, check=between(0, 1000))
+    pool_max: int = setting(10, check=between(1, 1000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +361,14 @@ def _check_digest_retries(digest: DigestConfig) -> None:
         )
 
 
+def _check_pool(storage: StorageConfig) -> None:
+    if storage.pool_min > storage.pool_max:
+        raise ConfigError(
+            f"storage.pool_min ({storage.pool_min}) must not exceed storage.pool_max "
+            f"({storage.pool_max})"
+        )
+
+
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
@@ -367,6 +380,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     _check_telegram_webhook(config.telegram)
     _check_wecom_pair(config.wecom)
     _check_digest_retries(config.digest)
+    _check_pool(config.storage)
     return config
 
 

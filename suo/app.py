@@ -125,7 +125,10 @@ class Suo:
         if self._initialized:
             return
         try:
-            self.store = await open_store(self.config.storage.url)
+            storage = self.config.storage
+            self.store = await open_store(
+                storage.url, pool_min=storage.pool_min, pool_max=storage.pool_max
+            )
             # Its worker thread would keep the process alive.
             self._opened.push_async_callback(self.store.close)
             self._opened.push_async_callback(self._close_http)

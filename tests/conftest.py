@@ -1,11 +1,13 @@
-"""Shared fixtures: a real SQLite file per test, a fixed clock, a built `Suo`, messages.
+"""Shared fixtures: a real database per test (a SQLite file, or a fresh PostgreSQL database
+where a module lists both ENGINES), a fixed clock, a built `Suo`, messages.
 
-Everything binds 127.0.0.1 port 0; nothing here reaches beyond loopback.
+Everything binds 127.0.0.1 port 0 (PostgreSQL: 127.0.0.1:5432); nothing reaches beyond loopback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -25,6 +27,57 @@ from tests.fake_wecom import FakeWeCom
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+# A module setting `ENGINES = BOTH_ENGINES` runs each test that builds a store on both engines.
+BOTH_ENGINES = ("sqlite", "postgresql")
+# The development and CI server: trust auth on loopback; each test makes its own database.
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test pokes SQLite itself; run it on SQLite only"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    engines = getattr(metafunc.module, "ENGINES", None)
+    if not engines or "engine" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        engines = ("sqlite",)
+    metafunc.parametrize("engine", engines, indirect=True)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    """The storage engine under test: SQLite unless the module parametrizes it."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped after it."""
+    asyncpg = pytest.importorskip("asyncpg", reason="PostgreSQL tests need asyncpg")
+    try:
+        admin = await asyncpg.connect(f"{POSTGRES}/test", timeout=5)
+    except (OSError, asyncpg.PostgresError) as e:
+        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 (user postgres, database test): {e}")
+    name = f"suo_test_{secrets.token_hex(6)}"
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield f"{POSTGRES}/{name}"
+        finally:
+            await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def storage_url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if engine == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'suo.db'}"
 
 
 def free_port() -> int:
@@ -71,11 +124,11 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
+def config(tmp_path: Path, storage_url: str) -> Config:
     base = parse_config(
         {
             "server": {"public_url": "https://suo.test", "secret": "test-secret"},
-            "storage": {"url": f"sqlite:///{tmp_path / 'suo.db'}"},
+            "storage": {"url": storage_url},
             "clicks": {"spill_path": str(tmp_path / "spill.jsonl")},
         },
         env={},

@@ -12,7 +12,10 @@ from PIL import Image
 from bot.config import Config
 from bot.model import Reply
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock, group_message, image_of
+from tests.conftest import BOTH_ENGINES, REPO, FakeClock, group_message, image_of
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
 

@@ -93,7 +93,7 @@ def test_telegram_token_from_env_and_webhook_needs_a_secret() -> None:
         ({"telegram": {"token": 123456789}}, "123456789"),
         ({"server": {"secret": ["hunter2-hunter2"]}}, "hunter2-hunter2"),
         ({"wecom": {"encoding_aes_key": 4242424242}}, "4242424242"),
-        ({"storage": {"url": "postgresql://suo:S3cretPass@db.internal/suo"}}, "S3cretPass"),
+        ({"storage": {"url": "mysql://suo:S3cretPass@db.internal/suo"}}, "S3cretPass"),
     ],
 )
 def test_config_errors_never_echo_a_secret(data: dict[str, object], secret: str) -> None:

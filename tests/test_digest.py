@@ -58,9 +58,19 @@ from bot.model import (
 from bot.scheduler import DigestScheduler, DigestService, RunOutcome, Send
 from bot.storage import Store, open_store
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock, group_message, telegram_config, wecom_config
+from tests.conftest import (
+    BOTH_ENGINES,
+    REPO,
+    FakeClock,
+    group_message,
+    telegram_config,
+    wecom_config,
+)
 from tests.fake_telegram import FakeBotApi
 from tests.fake_wecom import FakeWeCom, md5_hex
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 SCREENSHOTS = REPO / "build" / "screenshots"
 SHANGHAI = ZoneInfo("Asia/Shanghai")

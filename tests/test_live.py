@@ -32,6 +32,7 @@ from bot.storage import open_store
 from bot.storage.sqlite import MIGRATIONS, SqliteStore
 from suo.app import Suo
 from tests.conftest import (
+    BOTH_ENGINES,
     FIXED_NOW,
     FakeClock,
     group_message,
@@ -44,6 +45,9 @@ from tests.fake_telegram import FakeBotApi
 from tests.fake_wecom import FakeWeCom
 from tests.telegram_builders import DEFAULT_CHAT_ID, group_photo_update, group_text_update
 from tests.test_redirector import CHROME_ANDROID, TELEGRAM_PREVIEW, WECHAT_IOS
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
 GROUP_QR = "https://weixin.qq.com/g/AQYAAFxyz0123456789abcdEFGH"

@@ -1,4 +1,5 @@
-"""The storage ports stay narrow, and shortening decides reuse-or-create in one transaction."""
+"""The storage ports stay narrow, both engines implement them, and shortening decides
+reuse-or-create in one transaction (on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from bot.config import Config
 from bot.errors import UserError
 from bot.links import Shortener
 from bot.model import Link
+from bot.storage.postgres import PostgresStore
 from bot.storage.sqlite import SqliteStore
 from suo.app import Suo
-from tests.conftest import FIXED_NOW, REPO
+from tests.conftest import BOTH_ENGINES, FIXED_NOW, REPO
+
+ENGINES = BOTH_ENGINES
 
 MAX_METHODS = 10
 
@@ -59,10 +63,11 @@ def test_composite_ports_only_combine_ports() -> None:
     assert len(declared) == len(set(declared))
 
 
-def test_the_sqlite_store_implements_every_port() -> None:
+@pytest.mark.parametrize("engine_class", [SqliteStore, PostgresStore])
+def test_each_engine_implements_every_port(engine_class: type) -> None:
     for name, port in _ports().items():
         for method in _own_methods(port):
-            assert inspect.iscoroutinefunction(getattr(SqliteStore, method)), (name, method)
+            assert inspect.iscoroutinefunction(getattr(engine_class, method)), (name, method)
 
 
 def test_consumers_take_narrow_ports_and_adapters_reach_storage_through_the_core() -> None:
@@ -134,7 +139,7 @@ async def test_two_processes_creating_one_url_at_once_store_one_link(
     suo: Suo, config: Config
 ) -> None:
     group = await suo.store.upsert_group("console", "processes", "processes")
-    other = await SqliteStore.open(config.storage.url.removeprefix("sqlite:///"))
+    other = await storage.open_store(config.storage.url)
     try:
         url = "https://example.com/two-processes"
         results = await asyncio.gather(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from bot.config import without_password
 from bot.model import (
     Click,
     Group,
@@ -301,15 +302,38 @@ class Store(
     async def close(self) -> None: ...
 
 
-async def open_store(url: str) -> Store:
+async def open_store(url: str, *, pool_min: int = 1, pool_max: int = 10) -> Store:
+    """The engine `url` names: `sqlite:///path`, or `postgresql://` (`postgres://`) with a
+    pool of `pool_min` to `pool_max` connections. Raises `StoreUnavailable` in one line."""
     if url.startswith("sqlite:///"):
-        from bot.storage.sqlite import SqliteStore
-
-        path = url.removeprefix("sqlite:///")
-        try:
-            return await SqliteStore.open(path)
-        except (sqlite3.Error, OSError) as e:
-            # One line for the operator (the CLI exits 3 on it), not a traceback.
-            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
-            raise StoreUnavailable(f"cannot open the SQLite database {path}: {reason}") from e
+        return await _open_sqlite(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        return await _open_postgres(url, pool_min, pool_max)
     raise ValueError(f"unsupported storage url scheme: {url.split(':', 1)[0]}")
+
+
+async def _open_sqlite(path: str) -> Store:
+    from bot.storage.sqlite import SqliteStore
+
+    try:
+        return await SqliteStore.open(path)
+    except (sqlite3.Error, OSError) as e:
+        # One line for the operator (the CLI exits 3 on it), not a traceback.
+        raise StoreUnavailable(f"cannot open the SQLite database {path}: {_reason(e)}") from e
+
+
+async def _open_postgres(url: str, pool_min: int, pool_max: int) -> Store:
+    # Imported here: asyncpg is the `postgres` extra, not needed on a SQLite install.
+    import asyncpg
+
+    from bot.storage.postgres import PostgresStore
+
+    try:
+        return await PostgresStore.open(url, pool_min=pool_min, pool_max=pool_max)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
+        where = without_password(url)
+        raise StoreUnavailable(f"cannot connect to PostgreSQL at {where}: {_reason(e)}") from e
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
