@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 from aiohttp import web
 
@@ -71,6 +73,21 @@ async def postgres_url() -> AsyncIterator[str]:
             await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+async def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows `sql` (written to suit both engines) reads from a test's database at `url`:
+    for what no port returns, such as the raw clicks."""
+    if url.startswith("postgresql://"):
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+    async with aiosqlite.connect(url.removeprefix("sqlite:///")) as db, db.execute(sql) as cur:
+        return [tuple(r) for r in await cur.fetchall()]
 
 
 @pytest.fixture

@@ -19,7 +19,10 @@ from bot.model import Reply
 from bot.photos import PhotoReplies
 from bot.storage import Store
 from suo.app import Suo
-from tests.conftest import FakeClock, group_message
+from tests.conftest import BOTH_ENGINES, FakeClock, group_message
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 
 class Echo(Commands):

@@ -28,8 +28,11 @@ from bot.errors import UserError
 from bot.model import Click, ClickClass, Group
 from bot.storage import StoreUnavailable
 from suo.app import Suo
-from tests.conftest import FIXED_NOW, FakeClock, group_message, serving
+from tests.conftest import BOTH_ENGINES, FIXED_NOW, FakeClock, group_message, serving
 from tests.test_pages import Elements
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 chrome: ModuleType | None
 try:

@@ -16,8 +16,11 @@ from bot.config import Config
 from bot.model import ClickClass, IncomingMessage, Reply
 from bot.policy import IN_APP, LinkPolicy, Outcome, decide, parse_platforms
 from suo.app import Suo
-from tests.conftest import FakeClock, group_message, serving
+from tests.conftest import BOTH_ENGINES, FakeClock, group_message, serving
 from tests.test_classify import UAS
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
 # One real User-Agent per platform, from the classification table.

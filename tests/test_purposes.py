@@ -16,7 +16,10 @@ from bot.model import IncomingMessage
 from bot.purposes import Purpose, url_purpose
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import group_message, image_of
+from tests.conftest import BOTH_ENGINES, group_message, image_of
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
 WECHAT_PAY = "wxp://f2f0HsVgCLJXo1sy4wZsKzhDO7fyoRmOABpQ"

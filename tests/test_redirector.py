@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
-import aiosqlite
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -16,7 +16,10 @@ from bot.storage import StoreUnavailable
 from redirector.app import create_app
 from redirector.clicks import ClickRecorder
 from suo.app import Suo
-from tests.conftest import FIXED_NOW, serving
+from tests.conftest import BOTH_ENGINES, FIXED_NOW, query, serving
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 CHROME_ANDROID = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -43,15 +46,9 @@ async def make_link(suo: Suo, url: str, chat: str = "g1") -> tuple[Group, str]:
     return group, short.link.code
 
 
-async def clicks_rows(config: Config) -> list[tuple[str, str, str, str, str]]:
-    path = config.storage.url.removeprefix("sqlite:///")
-    async with (
-        aiosqlite.connect(path) as db,
-        db.execute(
-            "SELECT code, class, platform, referrer_host, visitor FROM clicks ORDER BY ts"
-        ) as cur,
-    ):
-        return [tuple(r) for r in await cur.fetchall()]
+async def clicks_rows(config: Config) -> list[tuple[Any, ...]]:
+    sql = "SELECT code, class, platform, referrer_host, visitor FROM clicks ORDER BY ts"
+    return await query(config.storage.url, sql)
 
 
 async def test_short_link_redirects_with_no_caching(suo: Suo, client: TestClient) -> None:
@@ -109,9 +106,7 @@ async def test_clicks_are_classified_and_no_ip_is_stored(
         ("preview", "preview", ""),
     ]
     assert all("127.0.0.1" not in "".join(r) for r in rows)
-    path = config.storage.url.removeprefix("sqlite:///")
-    async with aiosqlite.connect(path) as db, db.execute("SELECT DISTINCT ts FROM clicks") as cur:
-        stamps = [row[0] for row in await cur.fetchall()]
+    stamps = [row[0] for row in await query(config.storage.url, "SELECT DISTINCT ts FROM clicks")]
     assert stamps == [round(FIXED_NOW.timestamp() * 1000)]  # the injected clock, in epoch ms
     stats = await suo.store.group_stats(group.id)
     assert (stats.human_clicks, stats.preview_clicks, stats.bot_clicks) == (2, 1, 1)

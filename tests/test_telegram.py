@@ -24,7 +24,14 @@ from PIL import Image
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock, free_port, process_config, telegram_config
+from tests.conftest import (
+    BOTH_ENGINES,
+    REPO,
+    FakeClock,
+    free_port,
+    process_config,
+    telegram_config,
+)
 from tests.fake_telegram import FakeBotApi
 from tests.telegram_builders import (
     DEFAULT_CHAT_ID,
@@ -39,6 +46,9 @@ from tests.telegram_builders import (
     url_entities,
     user,
 )
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 TOKEN = "123:ABC-secret-token-value"
 WEBHOOK_SECRET = "webhook-secret_0123456789"

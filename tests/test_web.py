@@ -24,7 +24,10 @@ from bot.config import Config, ConfigError, WebConfig, parse_config
 from bot.model import IncomingMessage
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import FakeClock, group_message, serving
+from tests.conftest import BOTH_ENGINES, FakeClock, group_message, serving
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "

@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator
 
 import aiohttp
-import aiosqlite
 import pytest
 import zxingcpp
 from aiohttp.test_utils import TestServer
@@ -29,7 +28,7 @@ from bot.bindings import GroupRobots
 from bot.config import Config
 from bot.qr import render_qr_png
 from suo.app import Suo
-from tests.conftest import REPO, FakeClock, wecom_config
+from tests.conftest import BOTH_ENGINES, REPO, FakeClock, query, wecom_config
 from tests.fake_wecom import FakeWeCom, WeComCrypto, WeComReplyError
 from tests.wecom_builders import (
     enter_chat,
@@ -42,6 +41,9 @@ from tests.wecom_builders import (
     stream_refresh,
     text_item,
 )
+
+# Every test that builds a store runs on SQLite and on PostgreSQL.
+ENGINES = BOTH_ENGINES
 
 SHORT = re.compile(r"https://suo\.test/([A-Za-z0-9]{7})")
 QR_PHOTOS = REPO.parent / "shared" / "qr-photos"
@@ -91,10 +93,8 @@ def decode(png: bytes) -> list[str]:
 
 
 async def link_count(config: Config) -> int:
-    path = config.storage.url.removeprefix("sqlite:///")
-    async with aiosqlite.connect(path) as db, db.execute("SELECT COUNT(*) FROM links") as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    ((count,),) = await query(config.storage.url, "SELECT COUNT(*) FROM links")
+    return int(count)
 
 
 async def test_url_verification_echoes_the_plaintext(fake: FakeWeCom, callback_url: str) -> None:
