@@ -41,7 +41,9 @@ async def test_an_unreachable_server_is_one_line_without_the_password() -> None:
     with pytest.raises(StoreUnavailable) as error:
         await open_store(url)
     message = str(error.value)
-    assert message.startswith("cannot connect to PostgreSQL at postgresql://suo:***@127.0.0.1:")
+    assert message.startswith(
+        "cannot open the PostgreSQL database postgresql://suo:***@127.0.0.1:"
+    )
     assert "S3cretPass" not in message and "\n" not in message
 
 

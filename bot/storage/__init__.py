@@ -324,15 +324,18 @@ async def _open_sqlite(path: str) -> Store:
 
 async def _open_postgres(url: str, pool_min: int, pool_max: int) -> Store:
     # Imported here: asyncpg is the `postgres` extra, not needed on a SQLite install.
-    import asyncpg
+    try:
+        import asyncpg
 
-    from bot.storage.postgres import PostgresStore
+        from bot.storage.postgres import PostgresStore
+    except ImportError as e:
+        raise StoreUnavailable("postgresql:// needs asyncpg: pip install 'suo[postgres]'") from e
 
     try:
         return await PostgresStore.open(url, pool_min=pool_min, pool_max=pool_max)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
         where = without_password(url)
-        raise StoreUnavailable(f"cannot connect to PostgreSQL at {where}: {_reason(e)}") from e
+        raise StoreUnavailable(f"cannot open the PostgreSQL database {where}: {_reason(e)}") from e
 
 
 def _reason(error: BaseException) -> str:
