@@ -1,7 +1,8 @@
 """Click recording off the redirect path: queue in memory, write in batches, never lose one.
 
-A redirect only appends a raw visit; `ClickRecorder.flush` classifies and hashes visits and
-stores them in one transaction. A batch the store refuses is retried, then spilled to an
+A redirect only appends a `Visit`, classified already when the link's rules needed the reader's
+class; `ClickRecorder.flush` classifies the others, hashes the visitor and stores the batch in
+one transaction. A batch the store refuses is retried (tenacity), then spilled to an
 append-only file that is replayed on the next start; click ids make the replay idempotent.
 """
 
@@ -16,10 +17,19 @@ import logging
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_incrementing,
+)
 
 from bot.clock import Clock, epoch_seconds
 from bot.model import Click, ClickClass
@@ -31,16 +41,25 @@ log = logging.getLogger(__name__)
 _STORE_ATTEMPTS = 3
 
 
-# What the redirect path hands over, held in memory only until the next flush: click id,
-# code, epoch ms, (class, platform) or None when the redirect did not need them, User-Agent,
-# IP, Referer. A plain tuple: it is built on the hot path.
-Visit = tuple[int, str, int, tuple[ClickClass, str] | None, str, str, str]
 # A User-Agent not seen before takes 0.1-0.3 ms to classify; the flush gives the event loop a
 # turn after this much of it, so redirects never wait behind a whole batch of new ones.
 _CLASSIFY_SLICE_SECONDS = 0.002
 _MS_PER_DAY = 86_400_000
 _new_click = tuple.__new__
 _EPOCH = date(1970, 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """What the redirect path hands over, held in memory only until the next flush."""
+
+    id: int  # the click's id, fixed on arrival (see ClickRecorder)
+    code: str
+    ts_ms: int  # epoch milliseconds
+    kind: tuple[ClickClass, str] | None  # (class, platform); None: the flush classifies
+    user_agent: str
+    ip: str  # only ever hashed, never stored
+    referrer: str
 
 
 @lru_cache(maxsize=1024)
@@ -146,7 +165,7 @@ class ClickRecorder:
         """Called on the redirect path: O(1), no I/O. `kind` is (class, platform) when the
         redirect already classified the User-Agent; None leaves it to the flush."""
         ts_ms = int(self._epoch() * 1000)
-        self._pending.append((next(self._ids), code, ts_ms, kind, user_agent, ip, referrer))
+        self._pending.append(Visit(next(self._ids), code, ts_ms, kind, user_agent, ip, referrer))
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
@@ -196,7 +215,7 @@ class ClickRecorder:
 
     async def _to_clicks(self, visits: list[Visit]) -> list[Click]:
         salts = {}
-        for day in {visit[2] // _MS_PER_DAY for visit in visits}:
+        for day in {visit.ts_ms // _MS_PER_DAY for visit in visits}:
             salts[day] = await self._salt_for(_EPOCH + timedelta(days=day))
         # A reader who clicks again within a batch gets the same hash without rehashing.
         visitors: dict[tuple[int, str, str], str] = {}
@@ -204,21 +223,25 @@ class ClickRecorder:
         append = clicks.append
         clock = time.perf_counter
         turn_ends = clock() + _CLASSIFY_SLICE_SECONDS
-        for visit_id, code, ts_ms, kind, user_agent, ip, referrer in visits:
+        for visit in visits:
+            kind = visit.kind
+            user_agent = visit.user_agent
             if kind is None:
                 kind = classify_user_agent(user_agent)
                 if clock() > turn_ends:
                     await asyncio.sleep(0)
                     turn_ends = clock() + _CLASSIFY_SLICE_SECONDS
             klass, platform = kind
+            ts_ms = visit.ts_ms
             day = ts_ms // _MS_PER_DAY
-            key = (day, ip, user_agent)
+            key = (day, visit.ip, user_agent)
             visitor = visitors.get(key)
             if visitor is None:
-                visitor = visitors[key] = visitor_hash(salts[day], ip, user_agent)
-            host = referrer_host(referrer) if referrer else ""
+                visitor = visitors[key] = visitor_hash(salts[day], visit.ip, user_agent)
+            host = referrer_host(visit.referrer) if visit.referrer else ""
             # tuple.__new__ is Click(...) without the Python-level __new__ namedtuple adds.
-            append(_new_click(Click, (visit_id, code, ts_ms, klass, platform, host, visitor)))
+            click = (visit.id, visit.code, ts_ms, klass, platform, host, visitor)
+            append(_new_click(Click, click))
         return clicks
 
     async def flush(self) -> None:
@@ -235,28 +258,37 @@ class ClickRecorder:
                     raise
 
     async def _store_or_spill(self, clicks: list[Click]) -> None:
-        for attempt in range(1, _STORE_ATTEMPTS + 1):
-            try:
-                await self._store.add_clicks(clicks)
-            except Exception as e:
-                log.warning(
-                    "storing %d clicks failed (attempt %d/%d): %s",
-                    len(clicks),
-                    attempt,
-                    _STORE_ATTEMPTS,
-                    type(e).__name__,
-                )
-                if attempt < _STORE_ATTEMPTS:
-                    await asyncio.sleep(self._retry_delay * attempt)
-                continue
-            self.stored += len(clicks)
-            if self._spill_waiting:
-                await self.replay_spill()  # the store is back: bring in what was spilled
+        def log_failure(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            log.warning(
+                "storing %d clicks failed (attempt %d/%d): %s",
+                len(clicks),
+                state.attempt_number,
+                _STORE_ATTEMPTS,
+                type(error).__name__,
+            )
+
+        # Built per batch: a tenacity controller keeps its state per thread, not per call.
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception),  # a cancellation is not retried
+            stop=stop_after_attempt(_STORE_ATTEMPTS),
+            wait=wait_incrementing(start=self._retry_delay, increment=self._retry_delay),
+            after=log_failure,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._store.add_clicks(clicks)
+        except Exception:
+            await asyncio.to_thread(self._append_spill, clicks)
+            self.spilled += len(clicks)
+            self._spill_waiting = True
+            log.error("spilled %d clicks to %s for replay", len(clicks), self._spill_path)
             return
-        await asyncio.to_thread(self._append_spill, clicks)
-        self.spilled += len(clicks)
-        self._spill_waiting = True
-        log.error("spilled %d clicks to %s for replay", len(clicks), self._spill_path)
+        self.stored += len(clicks)
+        if self._spill_waiting:
+            await self.replay_spill()  # the store is back: bring in what was spilled
 
     def _append_spill(self, clicks: list[Click]) -> None:
         self._spill_path.parent.mkdir(parents=True, exist_ok=True)
