@@ -17,10 +17,10 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from tenacity import (
@@ -45,13 +45,18 @@ _STORE_ATTEMPTS = 3
 # turn after this much of it, so redirects never wait behind a whole batch of new ones.
 _CLASSIFY_SLICE_SECONDS = 0.002
 _MS_PER_DAY = 86_400_000
-_new_click = tuple.__new__
+# tuple.__new__ builds a NamedTuple without the Python-level __new__ it adds.
+_new_click = _new_visit = tuple.__new__
 _EPOCH = date(1970, 1, 1)
 
 
-@dataclass(frozen=True, slots=True)
-class Visit:
-    """What the redirect path hands over, held in memory only until the next flush."""
+class Visit(NamedTuple):
+    """What the redirect path hands over, held in memory only until the next flush.
+
+    A NamedTuple, not a dataclass, for the reason `Click` is one: it is built on every redirect.
+    Measured per click, a frozen dataclass made `record()` cost 2.3 µs instead of 1.4 µs (a
+    plain tuple) or 1.6 µs (this, built with tuple.__new__).
+    """
 
     id: int  # the click's id, fixed on arrival (see ClickRecorder)
     code: str
@@ -165,7 +170,8 @@ class ClickRecorder:
         """Called on the redirect path: O(1), no I/O. `kind` is (class, platform) when the
         redirect already classified the User-Agent; None leaves it to the flush."""
         ts_ms = int(self._epoch() * 1000)
-        self._pending.append(Visit(next(self._ids), code, ts_ms, kind, user_agent, ip, referrer))
+        visit = (next(self._ids), code, ts_ms, kind, user_agent, ip, referrer)
+        self._pending.append(_new_visit(Visit, visit))
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
@@ -223,25 +229,20 @@ class ClickRecorder:
         append = clicks.append
         clock = time.perf_counter
         turn_ends = clock() + _CLASSIFY_SLICE_SECONDS
-        for visit in visits:
-            kind = visit.kind
-            user_agent = visit.user_agent
+        for visit_id, code, ts_ms, kind, user_agent, ip, referrer in visits:
             if kind is None:
                 kind = classify_user_agent(user_agent)
                 if clock() > turn_ends:
                     await asyncio.sleep(0)
                     turn_ends = clock() + _CLASSIFY_SLICE_SECONDS
             klass, platform = kind
-            ts_ms = visit.ts_ms
             day = ts_ms // _MS_PER_DAY
-            key = (day, visit.ip, user_agent)
+            key = (day, ip, user_agent)
             visitor = visitors.get(key)
             if visitor is None:
-                visitor = visitors[key] = visitor_hash(salts[day], visit.ip, user_agent)
-            host = referrer_host(visit.referrer) if visit.referrer else ""
-            # tuple.__new__ is Click(...) without the Python-level __new__ namedtuple adds.
-            click = (visit.id, visit.code, ts_ms, klass, platform, host, visitor)
-            append(_new_click(Click, click))
+                visitor = visitors[key] = visitor_hash(salts[day], ip, user_agent)
+            host = referrer_host(referrer) if referrer else ""
+            append(_new_click(Click, (visit_id, code, ts_ms, klass, platform, host, visitor)))
         return clicks
 
     async def flush(self) -> None:
