@@ -1,8 +1,9 @@
 """The pages a reader sees instead of a 302: not found, closed, open in your browser (防红),
-not on this platform, and a link's `/{code}+` info page.
+not on this platform, a 活码's group QR, and a link's `/{code}+` info page.
 
-Jinja2 templates in `redirector/templates`, all extending `base.html`: mobile first, no
-external assets, zh-CN or en chosen from Accept-Language, everything from users escaped.
+Jinja2 templates in `redirector/templates` (the web page and dashboard load theirs from the
+same environment), every page extending `base.html`: mobile first, no external assets, zh-CN
+or en chosen from Accept-Language, everything from users escaped.
 """
 
 from __future__ import annotations
