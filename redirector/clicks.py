@@ -67,6 +67,18 @@ class Visit(NamedTuple):
     referrer: str
 
 
+def _log_store_failure(state: RetryCallState) -> None:
+    clicks = state.args[0]
+    error = state.outcome.exception() if state.outcome is not None else None
+    log.warning(
+        "storing %d clicks failed (attempt %d/%d): %s",
+        len(clicks),
+        state.attempt_number,
+        _STORE_ATTEMPTS,
+        type(error).__name__,
+    )
+
+
 @lru_cache(maxsize=1024)
 def referrer_host(referrer: str) -> str:
     if not referrer:
@@ -138,7 +150,16 @@ class ClickRecorder:
         self._spill_path = spill_path
         self._flush_interval = flush_interval
         self._batch_size = batch_size
-        self._retry_delay = retry_delay
+        # One controller for every batch: flushes never overlap (the flush lock), and one built
+        # per batch left ~35 objects of cyclic garbage each time, which measurably raised the
+        # redirects' p99 latency (the collector ran more, and longer).
+        self._store_retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception),  # a cancellation is not retried
+            stop=stop_after_attempt(_STORE_ATTEMPTS),
+            wait=wait_incrementing(start=retry_delay, increment=retry_delay),
+            after=_log_store_failure,
+            reraise=True,
+        )
         self._pending: list[Visit] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -259,32 +280,8 @@ class ClickRecorder:
                     raise
 
     async def _store_or_spill(self, clicks: list[Click]) -> None:
-        count = len(clicks)
-
-        # Only the count, not the batch: tenacity's controller sits in a reference cycle, and
-        # whatever it holds waits for the garbage collector (measured: p99 latency doubled).
-        def log_failure(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome is not None else None
-            log.warning(
-                "storing %d clicks failed (attempt %d/%d): %s",
-                count,
-                state.attempt_number,
-                _STORE_ATTEMPTS,
-                type(error).__name__,
-            )
-
-        # Built per batch: a tenacity controller keeps its state per thread, not per call.
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(Exception),  # a cancellation is not retried
-            stop=stop_after_attempt(_STORE_ATTEMPTS),
-            wait=wait_incrementing(start=self._retry_delay, increment=self._retry_delay),
-            after=log_failure,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    await self._store.add_clicks(clicks)
+            await self._store_retrying(self._store.add_clicks, clicks)
         except Exception:
             await asyncio.to_thread(self._append_spill, clicks)
             self.spilled += len(clicks)
