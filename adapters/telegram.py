@@ -7,7 +7,6 @@ Owns everything Telegram-specific: entities, photo sizes, captions (1,024), medi
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -41,6 +40,13 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from bot.commands import parse_command
 from bot.config import TelegramConfig
@@ -62,6 +68,19 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_MEDIA_GROUP = 10
 ALLOWED_UPDATES = [Update.MESSAGE, Update.MY_CHAT_MEMBER]
 _SEND_ATTEMPTS = 3
+
+
+def _worth_resending(error: BaseException) -> bool:
+    # TimedOut: the request may have arrived, a retry could post the reply twice.
+    # BadRequest (PTB files it under NetworkError) will fail the same way again.
+    return isinstance(error, NetworkError) and not isinstance(error, TimedOut | BadRequest)
+
+
+def _log_send_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    log.warning(
+        "telegram send failed (attempt %d): %s", state.attempt_number, type(error).__name__
+    )
 
 
 def utf16_len(text: str) -> int:
@@ -366,19 +385,17 @@ class TelegramAdapter:
 
     async def _call(self, send: Callable[[], Awaitable[object]]) -> None:
         """Send, retrying connection failures with backoff (429s are the rate limiter's)."""
-        for attempt in range(1, _SEND_ATTEMPTS + 1):
-            try:
+        # Built per call: a tenacity controller keeps its state per thread, not per call.
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_worth_resending),
+            stop=stop_after_attempt(_SEND_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.5),
+            before_sleep=_log_send_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 await send()
-                return
-            except (TimedOut, BadRequest):
-                # TimedOut: the request may have arrived, a retry could post the reply twice.
-                # BadRequest (PTB files it under NetworkError) will fail the same way again.
-                raise
-            except NetworkError as e:
-                if attempt == _SEND_ATTEMPTS:
-                    raise
-                log.warning("telegram send failed (attempt %d): %s", attempt, type(e).__name__)
-                await asyncio.sleep(0.5 * 2 ** (attempt - 1))
 
     async def post_photo(self, chat_id: str, image: ReplyImage, caption: str = "") -> None:
         """Post a photo to a chat on the bot's own initiative (digests), not as a reply.

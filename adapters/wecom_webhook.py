@@ -6,16 +6,15 @@ md5, 20 messages a minute per key; errcode 45009 means "later", 93000 an invalid
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
-import time
-from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
+from aiolimiter import AsyncLimiter
 
 from bot.bindings import GroupRobots
 
@@ -27,6 +26,16 @@ IMAGE_MAX_BYTES = 2 * 1024 * 1024
 PER_MINUTE = 20
 ERR_FREQUENCY = 45009
 ERR_INVALID_KEY = 93000
+# Robots whose limiter is kept. One idle for a minute has an empty bucket anyway, so dropping
+# the least recently used loses nothing unless this many robots spoke within one minute.
+LIMITERS_KEPT = 1024
+
+
+def robot_limiter() -> AsyncLimiter:
+    """WeCom counts 20 messages in any 60 s. A leaky bucket lets through at most its size plus
+    what leaks in the window: 10 at once, then one every 6 s, never more than 20 a minute.
+    (AsyncLimiter(20, 60) would allow 20 at once and 20 more within that minute.)"""
+    return AsyncLimiter(PER_MINUTE // 2, 60)
 
 
 class WebhookError(Exception):
@@ -55,14 +64,12 @@ class WeComWebhook:
         session: Callable[[], aiohttp.ClientSession],
         base_url: str,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        limiter: Callable[[], AsyncLimiter] = robot_limiter,
     ) -> None:
         self._session = session
         self._base_url = base_url.rstrip("/")
-        self._clock = clock
-        self._sleep = sleep
-        self._sent: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._new_limiter = limiter
+        self._limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
 
     async def send_text(self, key: str, content: str) -> None:
         await self._send(
@@ -82,20 +89,19 @@ class WeComWebhook:
         }
         await self._send(key, {"msgtype": "image", "image": image})
 
-    async def _wait_for_slot(self, key: str) -> None:
-        """Stay under 20 messages a minute per key, as WeCom counts them."""
-        sent = self._sent[key]
-        while True:
-            now = self._clock()
-            while sent and now - sent[0] >= 60:
-                sent.popleft()
-            if len(sent) < PER_MINUTE:
-                sent.append(now)
-                return
-            await self._sleep(60 - (now - sent[0]))
+    def _limiter(self, key: str) -> AsyncLimiter:
+        """The robot's own limiter, the least recently used dropped past LIMITERS_KEPT."""
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = self._new_limiter()
+            if len(self._limiters) > LIMITERS_KEPT:
+                self._limiters.popitem(last=False)
+        else:
+            self._limiters.move_to_end(key)
+        return limiter
 
     async def _send(self, key: str, payload: dict[str, Any]) -> None:
-        await self._wait_for_slot(key)
+        await self._limiter(key).acquire()
         url = f"{self._base_url}/cgi-bin/webhook/send"
         try:
             async with self._session().post(url, params={"key": key}, json=payload) as resp:

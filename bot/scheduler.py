@@ -22,6 +22,13 @@ from typing import Any, Protocol
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from bot.clock import Clock
 from bot.config import DigestConfig
@@ -202,25 +209,41 @@ class DigestService:
         return None
 
     async def _with_retries(self, send: Send, group: Group) -> None:
-        for attempt in range(1, self._attempts + 1):
-            try:
+        """One message, tried up to retry_attempts times, the backoff doubling each time; a
+        vanished channel (NoChannel) is final."""
+
+        def log_retry(state: RetryCallState) -> None:
+            log.warning(
+                "digest send failed platform=%s chat=%s attempt=%d: %s; retrying in %ds",
+                group.platform,
+                group.chat_id,
+                state.attempt_number,
+                _error_name(state),
+                state.upcoming_sleep,
+            )
+
+        # Built per call: a tenacity controller keeps its state per thread, not per call.
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_worth_retrying),
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff),
+            sleep=self._sleep,
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 await send()
-                return
-            except NoChannel:
-                raise
-            except Exception as e:
-                if attempt == self._attempts:
-                    raise
-                wait = self._backoff * 2 ** (attempt - 1)
-                log.warning(
-                    "digest send failed platform=%s chat=%s attempt=%d: %s; retrying in %ds",
-                    group.platform,
-                    group.chat_id,
-                    attempt,
-                    type(e).__name__,
-                    wait,
-                )
-                await self._sleep(wait)
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    # Only errors: a cancellation stops the send at once, a vanished channel is final.
+    return isinstance(error, Exception) and not isinstance(error, NoChannel)
+
+
+def _error_name(state: RetryCallState) -> str:
+    error = state.outcome.exception() if state.outcome is not None else None
+    return type(error).__name__
 
 
 class DigestScheduler:

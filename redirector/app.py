@@ -1,8 +1,10 @@
-"""The redirector's aiohttp application: `GET /{code}` -> 302, plus QR images and health.
+"""The redirector's aiohttp application: `GET /{code}` -> 302 (or the page its rules call for),
+`/{code}+` info, `/{code}.png` QR, `/healthz`.
 
-The redirect path is a cache lookup and a queue append; storage work happens in the
-`ClickRecorder`, whose life is tied to the app's startup and cleanup. Only a link with rules
-needs the reader's class before answering; for the others the recorder classifies later.
+The redirect path is a cache lookup and a queue append, answered before aiohttp's router once
+the link is cached (`install_fast_path`); storage work happens in the `ClickRecorder`, whose
+life is tied to the app's startup and cleanup. A link with rules or an opens limit, and a 活码,
+needs the reader's class before answering; for the others the recorder's flush classifies.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Click recording off the redirect path: queue in memory, write in batches, never lose one.
 
-A redirect only appends a raw visit; `ClickRecorder.flush` classifies and hashes visits and
-stores them in one transaction. A batch the store refuses is retried, then spilled to an
+A redirect only appends a `Visit`, classified already when the link's rules needed the reader's
+class; `ClickRecorder.flush` classifies the others, hashes the visitor and stores the batch in
+one transaction. A batch the store refuses is retried (tenacity), then spilled to an
 append-only file that is replayed on the next start; click ids make the replay idempotent.
 """
 
@@ -19,7 +20,16 @@ import time
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_incrementing,
+)
 
 from bot.clock import Clock, epoch_seconds
 from bot.model import Click, ClickClass
@@ -31,16 +41,42 @@ log = logging.getLogger(__name__)
 _STORE_ATTEMPTS = 3
 
 
-# What the redirect path hands over, held in memory only until the next flush: click id,
-# code, epoch ms, (class, platform) or None when the redirect did not need them, User-Agent,
-# IP, Referer. A plain tuple: it is built on the hot path.
-Visit = tuple[int, str, int, tuple[ClickClass, str] | None, str, str, str]
 # A User-Agent not seen before takes 0.1-0.3 ms to classify; the flush gives the event loop a
 # turn after this much of it, so redirects never wait behind a whole batch of new ones.
 _CLASSIFY_SLICE_SECONDS = 0.002
 _MS_PER_DAY = 86_400_000
-_new_click = tuple.__new__
+# tuple.__new__ builds a NamedTuple without the Python-level __new__ it adds.
+_new_click = _new_visit = tuple.__new__
 _EPOCH = date(1970, 1, 1)
+
+
+class Visit(NamedTuple):
+    """What the redirect path hands over, held in memory only until the next flush.
+
+    A NamedTuple, not a dataclass, for the reason `Click` is one: it is built on every redirect.
+    Measured per click, a frozen dataclass made `record()` cost 2.3 µs instead of 1.4 µs (a
+    plain tuple) or 1.6 µs (this, built with tuple.__new__).
+    """
+
+    id: int  # the click's id, fixed on arrival (see ClickRecorder)
+    code: str
+    ts_ms: int  # epoch milliseconds
+    kind: tuple[ClickClass, str] | None  # (class, platform); None: the flush classifies
+    user_agent: str
+    ip: str  # only ever hashed, never stored
+    referrer: str
+
+
+def _log_store_failure(state: RetryCallState) -> None:
+    clicks = state.args[0]
+    error = state.outcome.exception() if state.outcome is not None else None
+    log.warning(
+        "storing %d clicks failed (attempt %d/%d): %s",
+        len(clicks),
+        state.attempt_number,
+        _STORE_ATTEMPTS,
+        type(error).__name__,
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -114,7 +150,16 @@ class ClickRecorder:
         self._spill_path = spill_path
         self._flush_interval = flush_interval
         self._batch_size = batch_size
-        self._retry_delay = retry_delay
+        # One controller for every batch: flushes never overlap (the flush lock), and one built
+        # per batch left ~35 objects of cyclic garbage each time, which measurably raised the
+        # redirects' p99 latency (the collector ran more, and longer).
+        self._store_retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception),  # a cancellation is not retried
+            stop=stop_after_attempt(_STORE_ATTEMPTS),
+            wait=wait_incrementing(start=retry_delay, increment=retry_delay),
+            after=_log_store_failure,
+            reraise=True,
+        )
         self._pending: list[Visit] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -146,7 +191,8 @@ class ClickRecorder:
         """Called on the redirect path: O(1), no I/O. `kind` is (class, platform) when the
         redirect already classified the User-Agent; None leaves it to the flush."""
         ts_ms = int(self._epoch() * 1000)
-        self._pending.append((next(self._ids), code, ts_ms, kind, user_agent, ip, referrer))
+        visit = (next(self._ids), code, ts_ms, kind, user_agent, ip, referrer)
+        self._pending.append(_new_visit(Visit, visit))
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
@@ -196,7 +242,7 @@ class ClickRecorder:
 
     async def _to_clicks(self, visits: list[Visit]) -> list[Click]:
         salts = {}
-        for day in {visit[2] // _MS_PER_DAY for visit in visits}:
+        for day in {visit.ts_ms // _MS_PER_DAY for visit in visits}:
             salts[day] = await self._salt_for(_EPOCH + timedelta(days=day))
         # A reader who clicks again within a batch gets the same hash without rehashing.
         visitors: dict[tuple[int, str, str], str] = {}
@@ -217,7 +263,6 @@ class ClickRecorder:
             if visitor is None:
                 visitor = visitors[key] = visitor_hash(salts[day], ip, user_agent)
             host = referrer_host(referrer) if referrer else ""
-            # tuple.__new__ is Click(...) without the Python-level __new__ namedtuple adds.
             append(_new_click(Click, (visit_id, code, ts_ms, klass, platform, host, visitor)))
         return clicks
 
@@ -235,28 +280,17 @@ class ClickRecorder:
                     raise
 
     async def _store_or_spill(self, clicks: list[Click]) -> None:
-        for attempt in range(1, _STORE_ATTEMPTS + 1):
-            try:
-                await self._store.add_clicks(clicks)
-            except Exception as e:
-                log.warning(
-                    "storing %d clicks failed (attempt %d/%d): %s",
-                    len(clicks),
-                    attempt,
-                    _STORE_ATTEMPTS,
-                    type(e).__name__,
-                )
-                if attempt < _STORE_ATTEMPTS:
-                    await asyncio.sleep(self._retry_delay * attempt)
-                continue
-            self.stored += len(clicks)
-            if self._spill_waiting:
-                await self.replay_spill()  # the store is back: bring in what was spilled
+        try:
+            await self._store_retrying(self._store.add_clicks, clicks)
+        except Exception:
+            await asyncio.to_thread(self._append_spill, clicks)
+            self.spilled += len(clicks)
+            self._spill_waiting = True
+            log.error("spilled %d clicks to %s for replay", len(clicks), self._spill_path)
             return
-        await asyncio.to_thread(self._append_spill, clicks)
-        self.spilled += len(clicks)
-        self._spill_waiting = True
-        log.error("spilled %d clicks to %s for replay", len(clicks), self._spill_path)
+        self.stored += len(clicks)
+        if self._spill_waiting:
+            await self.replay_spill()  # the store is back: bring in what was spilled
 
     def _append_spill(self, clicks: list[Click]) -> None:
         self._spill_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,10 @@
 """The pages a reader sees instead of a 302: not found, closed, open in your browser (防红),
-not on this platform, and a link's `/{code}+` info page.
+not on this platform, a 活码's group QR, and a link's `/{code}+` info page.
 
-Jinja2 templates in `redirector/templates`, all extending `base.html`: mobile first, no
-external assets, everything from users escaped. Words come from the one catalogue (bot/i18n.py)
-in zh-CN or en, negotiated from Accept-Language by `page_lang` for every page.
+Jinja2 templates in `redirector/templates` (the web page and dashboard load theirs from the
+same environment), every page extending `base.html`: mobile first, no external assets,
+everything from users escaped. Words come from the one catalogue (bot/i18n.py) in zh-CN or en,
+negotiated from Accept-Language by `page_lang` for every page.
 """
 
 from __future__ import annotations

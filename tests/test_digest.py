@@ -985,7 +985,7 @@ async def test_wecom_retry_after_a_refused_image_sends_only_the_image(
         fake.add_webhook_key(key)
         await suo.store.bind_webhook(seeded.group.id, key, None, clock())
         async with aiohttp.ClientSession() as http:
-            webhook = WeComWebhook(lambda: http, fake.url, clock=lambda: now[0])
+            webhook = WeComWebhook(lambda: http, fake.url)
             robots = GroupRobots(suo.store, clock)
             channel = WeComDigests(robots, WeComGroupPusher(robots, webhook))
             sleeps = MinuteSleeps()

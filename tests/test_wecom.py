@@ -4,6 +4,7 @@ AES and signatures) calls the real callback route; replies are decrypted and che
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -16,6 +17,7 @@ import aiohttp
 import pytest
 import zxingcpp
 from aiohttp.test_utils import TestServer
+from aiolimiter import AsyncLimiter
 from PIL import Image
 
 from adapters.wecom_webhook import (
@@ -23,6 +25,7 @@ from adapters.wecom_webhook import (
     WebhookRetryLater,
     WeComGroupPusher,
     WeComWebhook,
+    robot_limiter,
 )
 from bot.bindings import GroupRobots
 from bot.config import Config
@@ -297,31 +300,33 @@ async def test_admin_binds_the_group_robot_members_cannot(
 
 
 async def test_webhook_sends_within_limits_and_reports_invalid_keys(bot: Suo) -> None:
-    now = [1_700_000_000.0]
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    async with FakeWeCom(clock=lambda: now[0]) as fake:
+    # The robot's minute shrunk a hundredfold on both sides (the fake counts in scaled loop
+    # time, the limiter leaks in the same proportion): a busy minute passes in under a second.
+    scale = 100.0
+    loop = asyncio.get_running_loop()
+    async with FakeWeCom(clock=lambda: loop.time() * scale) as fake:
         key = "0f8b2c1e-1234-4bc4-97a0-0ec2sifa5bbb"
         fake.add_webhook_key(key)
-        webhook = WeComWebhook(bot.http, fake.url, clock=lambda: now[0], sleep=fake_sleep)
-        await send_a_busy_minute(webhook, key, fake, slept)
+
+        def scaled_limiter() -> AsyncLimiter:
+            limiter = robot_limiter()  # the production rate, its period scaled
+            return AsyncLimiter(limiter.max_rate, limiter.time_period / scale)
+
+        webhook = WeComWebhook(bot.http, fake.url, limiter=scaled_limiter)
+        await send_a_busy_minute(webhook, key, fake)
 
 
-async def send_a_busy_minute(
-    webhook: WeComWebhook, key: str, fake: FakeWeCom, slept: list[float]
-) -> None:
+async def send_a_busy_minute(webhook: WeComWebhook, key: str, fake: FakeWeCom) -> None:
     await webhook.send_text(key, "周报" * 2000)  # over 2,048 bytes: cut to fit
     await webhook.send_markdown(key, "# 本周\n" + "链接 " * 3000)  # over 4,096 bytes
     await webhook.send_image(key, render_qr_png("https://example.com/chart"))
     for i in range(20):
         await webhook.send_text(key, f"提醒 {i}")
-    assert slept and slept[0] > 0  # the 21st message of the minute waited for a slot
+    # More than the robot's 20 a minute, and the fake refuses the 21st within a minute (45009):
+    # every message went through, none was refused, so each waited for its slot.
     received = fake.webhook_messages(key)
     assert len(received) == 23
+    assert [c.errcode for c in fake.webhook_calls if c.key == key] == [0] * 23
     assert len(received[0]["text"]["content"].encode()) <= 2048
     assert len(received[1]["markdown"]["content"].encode()) <= 4096
     with pytest.raises(InvalidWebhookKey):

@@ -11,7 +11,6 @@ import json
 import logging
 import secrets
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +19,13 @@ from operator import itemgetter
 from pathlib import Path
 
 import aiosqlite
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from bot.model import (
     Click,
@@ -252,18 +258,23 @@ _CHECKPOINT_EVERY_BATCHES = 25
 _MIGRATION_WAIT_SECONDS = 600.0
 
 
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
 async def _enable_wal(db: aiosqlite.Connection) -> None:
     """Switch the file to WAL. Turning a file that is still in rollback mode over takes an
     exclusive lock and SQLite does not wait for it (no busy handler): when another process is
     opening the same file at that moment, try again for up to 5 s."""
-    for attempt in range(50):
-        try:
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(_is_locked),
+        stop=stop_after_attempt(50),
+        wait=wait_fixed(0.1),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
             await db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or attempt == 49:
-                raise
-            await asyncio.sleep(0.1)
 
 
 def _statements(script: str) -> list[str]:
@@ -439,15 +450,16 @@ class SqliteStore:
     async def _begin_migration(self) -> None:
         """BEGIN IMMEDIATE, waiting as long as another process's migration may take (a table
         rebuild on millions of rows outlasts the 5 s busy timeout): up to 10 minutes."""
-        deadline = time.monotonic() + _MIGRATION_WAIT_SECONDS
-        while True:
-            try:
+        # No pause between tries: each BEGIN IMMEDIATE waits out the busy timeout itself.
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_locked),
+            stop=stop_after_delay(_MIGRATION_WAIT_SECONDS),
+            before_sleep=lambda _: log.info("sqlite: another process is migrating; waiting"),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 await self._db.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline:
-                    raise
-                log.info("sqlite: another process is migrating; waiting")
 
     async def close(self) -> None:
         self._clicks_db.close()
