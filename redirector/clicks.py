@@ -2,14 +2,16 @@
 
 A redirect only appends a `Visit`, classified already when the link's rules needed the reader's
 class; `ClickRecorder.flush` classifies the others, hashes the visitor and stores the batch in
-one transaction. A batch the store refuses is retried (tenacity), then spilled to an
-append-only file that is replayed on the next start; click ids make the replay idempotent.
+one transaction. A batch the store refuses is retried (tenacity), then spilled to this
+process's append-only file (locked while it lives), replayed when the store is back or on the
+next start, with the files dead processes left; click ids make the replay idempotent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
@@ -134,6 +136,58 @@ def click_from_json(line: str) -> Click:
     )
 
 
+def own_spill_path(configured: Path, pid: int) -> Path:
+    """One process's spill file next to the configured one: `clicks.spill` ->
+    `clicks.<pid>.spill`, so processes sharing a config never append to one file."""
+    return configured.with_name(f"{configured.stem}.{pid}{configured.suffix}")
+
+
+def spill_family(configured: Path) -> list[Path]:
+    """The configured spill file (written by versions before per-process files) and every
+    process's file derived from it by `own_spill_path`, live or dead."""
+    stem, suffix = configured.stem, configured.suffix
+    derived = [
+        path
+        for path in configured.parent.glob(f"{stem}.*{suffix}")
+        if path.name[len(stem) + 1 : len(path.name) - len(suffix)].isdigit()
+    ]
+    return [configured, *sorted(derived)]
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _take_spill(path: Path) -> tuple[int, str] | None:
+    """Lock a spill file and read it; None when it is gone or a live process holds it (its
+    writer keeps the lock until the file is replayed, the kernel drops it when it dies)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    # Another replayer may have removed it between our open and our lock.
+    if not _same_file(path, fd):
+        os.close(fd)
+        return None
+    with open(fd, encoding="utf-8", closefd=False) as f:
+        return fd, f.read()
+
+
+def _drop_spill(path: Path, fd: int) -> None:
+    """Remove a replayed file before its lock goes, so nobody reads it again."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    os.close(fd)
+
+
 class ClickRecorder:
     def __init__(
         self,
@@ -141,6 +195,7 @@ class ClickRecorder:
         *,
         clock: Clock,
         spill_path: Path,
+        spill_family: Path | None = None,
         flush_interval: float = 0.2,
         batch_size: int = 500,
         retry_delay: float = 0.05,
@@ -148,6 +203,9 @@ class ClickRecorder:
         self._store = store
         self._epoch = epoch_seconds(clock)
         self._spill_path = spill_path
+        # The configured path whose derived files other processes spill to (see spill_family).
+        self._spill_family = spill_family
+        self._spill_fd: int | None = None  # our spill file, open and locked until replayed
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         # One controller for every batch: flushes never overlap (the flush lock), and one built
@@ -214,6 +272,11 @@ class ClickRecorder:
             await self._task
             self._task = None
         await self.flush()
+        if self._spill_fd is not None:
+            # What the store refused stays in the file; the lock goes, so the next process
+            # to start replays it.
+            os.close(self._spill_fd)
+            self._spill_fd = None
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -293,18 +356,69 @@ class ClickRecorder:
             await self.replay_spill()  # the store is back: bring in what was spilled
 
     def _append_spill(self, clicks: list[Click]) -> None:
+        if self._spill_fd is None:
+            self._spill_fd = self._open_own_spill()
+        data = "".join(click_to_json(c) + "\n" for c in clicks).encode()
+        while data:
+            data = data[os.write(self._spill_fd, data) :]
+        os.fsync(self._spill_fd)
+
+    def _open_own_spill(self) -> int:
+        """Open this process's spill file and hold its lock: other processes replaying spills
+        leave it alone while we live (a leftover of a dead process with our pid is ours)."""
         self._spill_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._spill_path.open("a", encoding="utf-8") as f:
-            f.writelines(click_to_json(c) + "\n" for c in clicks)
-            f.flush()
-            os.fsync(f.fileno())
+        while True:
+            fd = os.open(self._spill_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits only while a replayer reads a leftover
+            if _same_file(self._spill_path, fd):
+                return fd
+            os.close(fd)  # replayed and removed under us: start a fresh file
 
     async def replay_spill(self) -> int:
-        """Store clicks spilled by an earlier run; the file is removed only once all are in."""
-        if not self._spill_path.exists():
-            self._spill_waiting = False
-            return 0
-        text = await asyncio.to_thread(self._spill_path.read_text, "utf-8")
+        """Store the clicks of our spill file and of those dead processes left; a file is
+        removed only once all of its clicks are in."""
+        paths = [self._spill_path]
+        if self._spill_family is not None:
+            family = await asyncio.to_thread(spill_family, self._spill_family)
+            paths += [path for path in family if path != self._spill_path]
+        replayed = 0
+        for path in paths:
+            count = await self._replay_file(path)
+            if count is None:
+                self._spill_waiting = True  # the next batch the store takes brings these in
+                return replayed
+            replayed += count
+        self._spill_waiting = False
+        return replayed
+
+    async def _replay_file(self, path: Path) -> int | None:
+        """Replay one spill file; None when the store refused it (the file stays)."""
+        own_fd = self._spill_fd if path == self._spill_path else None
+        own = own_fd is not None
+        if own_fd is not None:
+            fd, text = own_fd, await asyncio.to_thread(path.read_text, "utf-8")
+        else:
+            taken = await asyncio.to_thread(_take_spill, path)
+            if taken is None:
+                return 0
+            fd, text = taken
+        clicks = self._parse_spill(path, text)
+        try:
+            for start in range(0, len(clicks), self._batch_size):
+                await self._store.add_clicks(clicks[start : start + self._batch_size])
+        except Exception as e:
+            log.warning("spill replay postponed, store unavailable: %s", type(e).__name__)
+            if not own:
+                os.close(fd)
+            return None
+        await asyncio.to_thread(_drop_spill, path, fd)
+        if own:
+            self._spill_fd = None
+        log.info("replayed %d spilled clicks from %s", len(clicks), path)
+        return len(clicks)
+
+    @staticmethod
+    def _parse_spill(path: Path, text: str) -> list[Click]:
         clicks = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -313,15 +427,5 @@ class ClickRecorder:
                 clicks.append(click_from_json(line))
             except (ValueError, KeyError):
                 # A torn last line from a crash mid-write: the rest is still good.
-                log.warning("skipping unreadable spill line %d in %s", number, self._spill_path)
-        try:
-            for start in range(0, len(clicks), self._batch_size):
-                await self._store.add_clicks(clicks[start : start + self._batch_size])
-        except Exception as e:
-            log.warning("spill replay postponed, store unavailable: %s", type(e).__name__)
-            self._spill_waiting = True  # the next batch the store takes brings these in
-            return 0
-        await asyncio.to_thread(self._spill_path.unlink)
-        self._spill_waiting = False
-        log.info("replayed %d spilled clicks from %s", len(clicks), self._spill_path)
-        return len(clicks)
+                log.warning("skipping unreadable spill line %d in %s", number, path)
+        return clicks

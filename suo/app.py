@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
+import socket
+import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Self
@@ -37,7 +40,7 @@ from bot.stats import StatsReplies
 from bot.storage import Store, open_store
 from bot.web import WebLinks, WebReplies
 from redirector.app import REDIRECTS, create_app, install_fast_path
-from redirector.clicks import ClickRecorder
+from redirector.clicks import ClickRecorder, own_spill_path
 from redirector.dashboard import add_dashboard_routes
 from redirector.web import add_web_routes
 
@@ -77,10 +80,20 @@ class Suo:
     recorder: ClickRecorder
     live: LiveWatch  # 活码 reminders
 
-    def __init__(self, config: Config, parts: frozenset[Part], *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        config: Config,
+        parts: frozenset[Part],
+        *,
+        clock: Clock = utc_now,
+        reuse_port: bool = False,
+    ) -> None:
         self.config = config
         self.parts = parts
         self.clock = clock
+        # SO_REUSEPORT: processes started apart share server.port, the kernel spreads
+        # connections over them (`suo redirector` turns it on).
+        self.reuse_port = reuse_port
         self.telegram: TelegramAdapter | None = None
         self.wecom: WeComAdapter | None = None
         self.digests: DigestScheduler | None = None
@@ -185,10 +198,13 @@ class Suo:
         fonts = ChartFonts.find(config.digest.font_path)
         writer = DigestWriter(store, public_url, fonts)
         self.core = self._build_core(writer, fonts)
+        spill_path = Path(config.clicks.spill_path)
         self.recorder = ClickRecorder(
             store,
             clock=clock,
-            spill_path=Path(config.clicks.spill_path),
+            # Processes sharing a config (and a port) each spill to a file of their own.
+            spill_path=own_spill_path(spill_path, os.getpid()),
+            spill_family=spill_path,
             flush_interval=config.clicks.flush_interval_ms / 1000,
             batch_size=config.clicks.batch_size,
         )
@@ -339,13 +355,29 @@ class Suo:
         if REDIRECTS in app:
             install_fast_path(runner)
         server = self.config.server
-        await web.TCPSite(runner, server.host, server.port).start()
+        reuse_port = self.reuse_port and reuse_port_supported()
+        await web.TCPSite(runner, server.host, server.port, reuse_port=reuse_port).start()
         log.info(
-            "listening on %s:%d, short links start with %s",
+            "listening on %s:%d (pid %d%s), short links start with %s",
             server.host,
             server.port,
+            os.getpid(),
+            ", port shared" if reuse_port else "",
             server.public_url,
         )
+
+
+def reuse_port_supported() -> bool:
+    """SO_REUSEPORT spreads connections over processes on Linux (3.9+); elsewhere a second
+    process on the port fails, so say why once."""
+    if hasattr(socket, "SO_REUSEPORT") and sys.platform.startswith("linux"):
+        return True
+    log.warning(
+        "SO_REUSEPORT is not supported on %s: this process binds the port alone; run one "
+        "redirector per port behind a load balancer",
+        sys.platform,
+    )
+    return False
 
 
 async def _stop_telegram(telegram: TelegramAdapter) -> None:

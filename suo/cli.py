@@ -26,8 +26,9 @@ from bot.errors import UserError
 from bot.i18n import translate
 from bot.qr import decode_qr_codes
 from bot.storage import StoreUnavailable
-from suo.app import BOT_PARTS, Part, Suo
+from suo.app import BOT_PARTS, Part, Suo, reuse_port_supported
 from suo.logs import FORMAT, redact_secrets
+from suo.workers import run_workers
 
 log = logging.getLogger("suo")
 
@@ -95,7 +96,9 @@ async def cmd_run(args: argparse.Namespace, *, mode: str) -> int:
     console = mode == "chat" or (
         mode in ("run", "bot") and not config.has_platform and sys.stdin.isatty()
     )
-    async with Suo(config, parts_for(mode, config)) as suo:
+    # Redirectors share their port: started apart, or as workers of `--workers N`.
+    reuse_port = mode == "redirector"
+    async with Suo(config, parts_for(mode, config), reuse_port=reuse_port) as suo:
         if console:
             if not args.verbose:
                 logging.getLogger().setLevel(logging.WARNING)  # keep the chat readable
@@ -107,6 +110,20 @@ async def cmd_run(args: argparse.Namespace, *, mode: str) -> int:
                 log.info("no platform token and stdin is not a terminal: no chat started")
             await _wait_for_signal()
     return 0
+
+
+def cmd_redirector_workers(args: argparse.Namespace) -> int:
+    """`redirector --workers N`: N redirector processes on one port; this one only waits."""
+    _config(args)  # a bad config is one message here, not one per worker
+    if not reuse_port_supported():
+        print("--workers needs SO_REUSEPORT (Linux): start one redirector", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "suo.cli"]
+    if args.config:
+        command += ["--config", args.config]
+    if args.verbose:
+        command.append("--verbose")
+    return asyncio.run(run_workers([*command, "redirector"], args.workers))
 
 
 async def cmd_shorten(args: argparse.Namespace) -> int:
@@ -216,6 +233,16 @@ def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
     return options
 
 
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes >= 1, got {text!r}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="suo",
@@ -236,11 +263,20 @@ def build_parser() -> argparse.ArgumentParser:
         "Serve the redirector and run the chat adapters and digests in one process. With no "
         "platform token and a terminal on stdin, a console group chat starts.",
     )
-    command(
+    p = command(
         "redirector",
         "only the redirector (for scale-out nodes)",
         "Serve short links (and the WeCom and Telegram webhooks when configured, which run "
-        "their bots here too), without polling or digests.",
+        "their bots here too), without polling or digests. Redirectors share server.port "
+        "(SO_REUSEPORT, Linux): start several, or one with --workers N.",
+    )
+    p.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help="start N redirector processes on the port and wait for them (default 1: this "
+        "process serves)",
     )
     command(
         "bot",
@@ -273,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr)
     redact_secrets(())  # Bot API tokens in URLs, until the config names the secrets
     try:
+        if args.command == "redirector" and args.workers > 1:
+            return cmd_redirector_workers(args)
         if args.command in ("run", "redirector", "bot", "chat"):
             return asyncio.run(cmd_run(args, mode=args.command))
         if args.command == "shorten":
