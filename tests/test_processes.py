@@ -1,0 +1,251 @@
+"""Several processes on one port and one database: real `suo redirector` processes sharing a
+port (started apart, or by `--workers`), spill files per process, one digest from two schedulers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.config import Config
+from bot.model import Click, ClickClass
+from bot.storage import open_store
+from redirector.clicks import ClickRecorder, click_to_json, own_spill_path, spill_family
+from suo.app import Part, Suo
+from tests.conftest import BOTH_ENGINES, FakeClock, free_port, process_config, query
+from tests.test_cli import BROWSER_UA
+from tests.test_digest import FIRE, seed_week
+
+ENGINES = BOTH_ENGINES
+CLICKS = 120
+READY_TIMEOUT = 60.0
+
+
+class Redirectors:
+    """`suo` processes of one test, each with its log file; stopped with SIGTERM at the end."""
+
+    def __init__(self, cfg: Path, storage_url: str) -> None:
+        self.cfg = cfg
+        self.env = {**os.environ, "SUO_STORAGE_URL": storage_url}
+        self.procs: list[asyncio.subprocess.Process] = []
+        self.logs: list[Path] = []
+
+    async def start(self, *args: str) -> asyncio.subprocess.Process:
+        log = self.cfg.parent / f"process-{len(self.procs)}.log"
+        with log.open("wb") as out:
+            proc = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "suo.cli", "--config", str(self.cfg), *args),
+                stdout=out,
+                stderr=out,
+                env=self.env,
+            )
+        self.procs.append(proc)
+        self.logs.append(log)
+        return proc
+
+    async def listening(self, count: int) -> None:
+        """Until `count` processes said they listen (or one of them died)."""
+        async with asyncio.timeout(READY_TIMEOUT):
+            while self.text().count("port shared") < count:
+                assert all(p.returncode is None for p in self.procs), self.text()
+                await asyncio.sleep(0.05)
+
+    def text(self) -> str:
+        return "".join(log.read_text(encoding="utf-8", errors="replace") for log in self.logs)
+
+    async def stop(self) -> list[int]:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(READY_TIMEOUT):
+            return [await proc.wait() for proc in self.procs]
+
+    async def kill(self) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+@pytest.fixture
+async def redirectors(tmp_path: Path, storage_url: str) -> AsyncIterator[Redirectors]:
+    running = Redirectors(process_config(tmp_path, free_port()), storage_url)
+    try:
+        yield running
+    finally:
+        await running.kill()
+
+
+async def shorten(running: Redirectors, url: str) -> str:
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "suo.cli", "--config", str(running.cfg), "shorten", url, "--json"],
+        capture_output=True,
+        text=True,
+        env=running.env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return str(json.loads(result.stdout)["short_url"])
+
+
+async def click(short_url: str, times: int) -> None:
+    """One connection per request, so the kernel spreads them over the port's processes."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for _ in range(times):
+            headers = {"User-Agent": BROWSER_UA}
+            async with http.get(short_url, headers=headers, allow_redirects=False) as resp:
+                assert resp.status == 302
+
+
+async def clicks_by_writer(storage_url: str) -> tuple[int, int]:
+    """All stored clicks, and how many processes wrote them (a click id is writer << 32 | n)."""
+    rows = await query(
+        storage_url,
+        "SELECT COUNT(*), COUNT(DISTINCT CAST(id AS BIGINT) / 4294967296) FROM clicks",
+    )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+async def test_two_redirectors_started_apart_share_the_port_and_count_each_click_once(
+    redirectors: Redirectors, storage_url: str
+) -> None:
+    short_url = await shorten(redirectors, "https://example.com/两个进程")
+    for _ in range(2):
+        await redirectors.start("redirector")
+    await redirectors.listening(2)
+    await click(short_url, CLICKS)
+    assert await redirectors.stop() == [0, 0]
+    # Both served (each wrote clicks under its own writer number); none lost or doubled.
+    assert await clicks_by_writer(storage_url) == (CLICKS, 2)
+
+
+@pytest.mark.sqlite_only("the parent process is engine-blind; the test above covers both")
+async def test_workers_share_the_port_and_stop_together_on_sigterm(
+    redirectors: Redirectors, storage_url: str
+) -> None:
+    short_url = await shorten(redirectors, "https://example.com/workers")
+    await redirectors.start("redirector", "--workers", "2")
+    await redirectors.listening(2)
+    await click(short_url, CLICKS)
+    assert await redirectors.stop() == [0]
+    assert await clicks_by_writer(storage_url) == (CLICKS, 2)
+
+
+def worker_pids(log: str) -> list[int]:
+    line = next(line for line in log.splitlines() if "started 2 redirector workers" in line)
+    return [int(pid) for pid in line.split("[", 1)[1].rstrip("]").split(",")]
+
+
+@pytest.mark.sqlite_only("the parent process is engine-blind")
+async def test_a_worker_that_dies_stops_the_others_and_the_parent_exits_1(
+    redirectors: Redirectors,
+) -> None:
+    parent = await redirectors.start("redirector", "--workers", "2")
+    await redirectors.listening(2)
+    first, second = worker_pids(redirectors.text())
+    os.kill(first, signal.SIGKILL)
+    async with asyncio.timeout(READY_TIMEOUT):
+        assert await parent.wait() == 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(second, 0)  # stopped (and reaped) before the parent exited
+    assert "exited with -9 unasked" in redirectors.text()
+
+
+def test_redirector_refuses_a_worker_count_below_one(tmp_path: Path) -> None:
+    cfg = process_config(tmp_path, free_port())
+    result = subprocess.run(
+        [sys.executable, "-m", "suo.cli", "--config", str(cfg), "redirector", "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2 and "--workers" in result.stderr
+
+
+def spilled(path: Path, ids: Sequence[int]) -> None:
+    path.write_text(
+        "".join(
+            click_to_json(Click(i, "spill01", 1_700_000_000_000, ClickClass.HUMAN, "ios", "", "v"))
+            + "\n"
+            for i in ids
+        ),
+        encoding="utf-8",
+    )
+
+
+def test_each_process_spills_to_its_own_file_beside_the_configured_one(tmp_path: Path) -> None:
+    configured = tmp_path / "clicks.spill.jsonl"
+    assert own_spill_path(configured, 4242) == tmp_path / "clicks.spill.4242.jsonl"
+    assert own_spill_path(tmp_path / "clicks", 7) == tmp_path / "clicks.7"
+    for path in (configured, own_spill_path(configured, 1), tmp_path / "clicks.spill.x.jsonl"):
+        path.touch()
+    assert spill_family(configured) == [configured, own_spill_path(configured, 1)]
+
+
+async def test_replay_takes_dead_processes_spills_and_leaves_a_live_ones(
+    config: Config, clock: FakeClock, tmp_path: Path
+) -> None:
+    store = await open_store(config.storage.url)
+    try:
+        group = await store.upsert_group("console", "g", "g", "en")
+        sharer = await store.upsert_user("console", "u", "u")
+        await store.create_link("spill01", "https://example.com/", group.id, sharer, clock())
+        configured = tmp_path / "clicks.spill.jsonl"
+        # A live process (its own recorder here) holds its spill file's lock until replayed.
+        live = ClickRecorder(
+            store, clock=clock, spill_path=own_spill_path(configured, 11), retry_delay=0
+        )
+        live._append_spill([])  # opens and locks its file as a failed batch would
+        spilled(own_spill_path(configured, 11), [1, 2])
+        spilled(own_spill_path(configured, 12), [3, 4, 5])  # a process that died
+        spilled(configured, [6])  # left by a version before per-process files
+        mine = own_spill_path(configured, 13)
+        recorder = ClickRecorder(store, clock=clock, spill_path=mine, spill_family=configured)
+        assert await recorder.replay_spill() == 4
+        assert [p.name for p in spill_family(configured)] == [
+            configured.name,
+            "clicks.spill.11.jsonl",
+        ]
+        assert not configured.exists()
+        await live.stop()  # its lock goes with it: the next replay takes its file
+        assert await recorder.replay_spill() == 2
+        assert await recorder.replay_spill() == 0
+        assert (await store.group_stats(group.id)).human_clicks == 6
+    finally:
+        await store.close()
+
+
+async def test_two_schedulers_on_one_database_send_one_digest(
+    config: Config, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two applications with the SCHEDULER part (two `suo bot` processes) start on one
+    database when a digest is due: the group gets it once."""
+    store = await open_store(config.storage.url)
+    try:
+        await seed_week(store)
+    finally:
+        await store.close()
+    clock.now = FIRE + timedelta(seconds=2)
+    processes = [Suo(config, frozenset({Part.SCHEDULER}), clock=clock) for _ in range(2)]
+    async with contextlib.AsyncExitStack() as running:
+        for suo in processes:
+            await running.enter_async_context(suo)
+        for suo in processes:
+            assert suo.digests is not None
+            await suo.digests.caught_up()
+    assert capsys.readouterr().out.count("[chart]") == 1
