@@ -25,12 +25,20 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
 sys.path.insert(0, str(BENCHMARKS))
-from redirect import WrkResult, run_wrk  # noqa: E402  (the same wrk runner and parser)
+# The same wrk runner and parser, and /proc CPU accounting, as the single-process benchmark.
+from redirect import (  # noqa: E402
+    WrkResult,
+    busy_cpu_seconds,
+    children_cpu_seconds,
+    cpu_seconds,
+    run_wrk,
+)
 
 HOST = "127.0.0.1"  # everything started or loaded here stays on loopback
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"  # the development server, trust auth
@@ -105,7 +113,7 @@ def shorten(config: Path, env: dict[str, str]) -> str:
 
 
 @contextmanager
-def redirectors(count: int, config: Path, env: dict[str, str]) -> Iterator[None]:
+def redirectors(count: int, config: Path, env: dict[str, str]) -> Iterator[list[int]]:
     """`count` redirector processes started apart on one port, until they all listen."""
     logs = [config.parent / f"redirector-{i}.log" for i in range(count)]
     procs = []
@@ -119,7 +127,7 @@ def redirectors(count: int, config: Path, env: dict[str, str]) -> Iterator[None]
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError("redirectors did not start:\n" + logs[0].read_text())
             time.sleep(0.05)
-        yield
+        yield [proc.pid for proc in procs]
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -147,8 +155,23 @@ def count_clicks(url: str) -> int:
     return asyncio.run(count())
 
 
-def measure(engine: str, count: int, args: argparse.Namespace) -> tuple[WrkResult, int, int]:
-    """One run: (the measured wrk result, requests wrk sent in all, clicks stored)."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    result: WrkResult
+    sent: int  # requests wrk reported, warm-up included
+    stored: int  # rows in clicks after a graceful stop
+    redirector_cores: float  # CPU the redirector processes used, in cores, while measured
+    other_cores: float  # CPU neither they nor wrk used (PostgreSQL's server counts here)
+
+
+def cpu_of(pids: list[int]) -> tuple[float, float, float]:
+    """(the redirectors', the machine's busy, wrk's) CPU seconds so far."""
+    redirectors = sum(cpu_seconds(pid) or 0.0 for pid in pids)
+    return redirectors, busy_cpu_seconds() or 0.0, children_cpu_seconds()
+
+
+def measure(engine: str, count: int, args: argparse.Namespace) -> Run:
+    """One run on a fresh database: warm up, measure, stop, count the stored clicks."""
     with (
         tempfile.TemporaryDirectory(prefix="suo-procs-") as tmp,
         database(engine, Path(tmp)) as url,
@@ -156,10 +179,19 @@ def measure(engine: str, count: int, args: argparse.Namespace) -> tuple[WrkResul
         config = write_config(Path(tmp), free_port())
         env = {**os.environ, "SUO_STORAGE_URL": url, "PYTHONPATH": str(REPO)}
         short_url = shorten(config, env)
-        with redirectors(count, config, env):
+        with redirectors(count, config, env) as pids:
             warm = run_wrk(short_url, WARM_UP_SECONDS, args.connections, args.threads)
+            before, started = cpu_of(pids), time.monotonic()
             result = run_wrk(short_url, args.duration, args.connections, args.threads)
-        return result, warm.requests + result.requests, count_clicks(url)
+            after, seconds = cpu_of(pids), time.monotonic() - started
+        ours, busy, wrk = (b - a for a, b in zip(before, after, strict=True))
+        return Run(
+            result,
+            warm.requests + result.requests,
+            count_clicks(url),
+            redirector_cores=ours / seconds,
+            other_cores=max(0.0, busy - ours - wrk) / seconds,
+        )
 
 
 def bench_engine(engine: str, args: argparse.Namespace) -> float:
@@ -168,12 +200,14 @@ def bench_engine(engine: str, args: argparse.Namespace) -> float:
     for round_number in range(1, args.rounds + 1):
         rates = {}
         for count in (1, 2):
-            result, sent, stored = measure(engine, count, args)
-            rates[count] = result.requests_per_s
+            run = measure(engine, count, args)
+            rates[count] = run.result.requests_per_s
             print(
                 f"{engine:<10} round {round_number}  {count} process{'es' if count > 1 else '  '}"
-                f"  {result.requests_per_s:>9.0f} req/s  p99 {result.p99_ms:>6.1f} ms"
-                f"  errors {result.errors}  clicks stored {stored} of ~{sent} requests",
+                f"  {run.result.requests_per_s:>7.0f} req/s  p99 {run.result.p99_ms:>6.1f} ms"
+                f"  suo CPU {run.redirector_cores * 1e6 / run.result.requests_per_s:.0f} µs/req"
+                f"  cores: suo {run.redirector_cores:.2f}, other {run.other_cores:.2f}"
+                f"  errors {run.result.errors}  clicks {run.stored} of ~{run.sent} requests",
                 flush=True,
             )
         ratios.append(rates[2] / rates[1])
