@@ -22,7 +22,7 @@ from bot.config import Config
 from bot.model import Click, ClickClass
 from bot.storage import open_store
 from redirector.clicks import ClickRecorder, click_to_json, own_spill_path, spill_family
-from suo.app import Part, Suo
+from suo.app import Part, Suo, reuse_port_supported
 from tests.conftest import BOTH_ENGINES, FakeClock, free_port, process_config, query
 from tests.test_cli import BROWSER_UA
 from tests.test_digest import FIRE, seed_week
@@ -249,3 +249,11 @@ async def test_two_schedulers_on_one_database_send_one_digest(
             assert suo.digests is not None
             await suo.digests.caught_up()
     assert capsys.readouterr().out.count("[chart]") == 1
+
+
+def test_without_so_reuseport_the_redirector_says_it_binds_alone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert not reuse_port_supported()
+    assert "SO_REUSEPORT is not supported on darwin" in caplog.text
