@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from telegram.error import InvalidToken
@@ -294,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("stats", "links and clicks per group", "All-time links and clicks per group.")
     p.add_argument("--group", help="only this group (its name)")
     p.add_argument("--json", action="store_true", help="one JSON line per group")
+    _operator_commands(command)
+    return parser
+
+
+def _operator_commands(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """`migrate` and `export`: an operator's commands on the database alone."""
     command(
         "migrate",
         "apply pending database migrations",
@@ -315,7 +321,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory for group-ID-links.csv and group-ID-clicks.csv (default: .); "
         "'-': both to stdout, links first, then an empty row, then the clicks",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
