@@ -6,6 +6,8 @@ builds them), then times, for the busiest group: the `stats` chat command end to
 
     python benchmarks/stats.py [--clicks 5000000] [--links 10000] [--groups 100] [--repeat 20]
     python benchmarks/stats.py --db /tmp/suo-5m.db   # keep (and reuse) the seeded file
+    python benchmarks/stats.py --url postgresql://postgres@127.0.0.1:5432/suo_5m
+        # PostgreSQL: a database you created (empty: seeded; seeded before: reused)
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.config import parse_config
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's code
+
+from bot.config import parse_config, without_password
 from bot.model import ChatKind, Click, ClickClass, IncomingMessage, Period, Sender
 from suo.app import Suo
 
@@ -118,11 +122,12 @@ async def timed(label: str, repeat: int, run: Callable[[], Awaitable[object]]) -
     return worst
 
 
-async def main_async(args: argparse.Namespace, db: Path, *, fresh: bool) -> int:
-    config = parse_config({"storage": {"url": f"sqlite:///{db}"}}, env={})
+async def main_async(args: argparse.Namespace, url: str) -> int:
+    config = parse_config({"storage": {"url": url}}, env={})
     suo = await Suo.open(config, clock=fixed_clock)
+    db = without_password(url)
     try:
-        if fresh:
+        if not await suo.store.find_groups("-1000"):
             print(
                 f"seeding {args.clicks:,} clicks over {args.links:,} links in {args.groups} groups"
             )
@@ -211,11 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--db", type=Path, help="SQLite file to seed once and reuse")
+    parser.add_argument("--url", help="a PostgreSQL database (postgresql://...) to seed or reuse")
     args = parser.parse_args(argv)
+    if args.url is not None:
+        return asyncio.run(main_async(args, args.url))
     if args.db is not None:
-        return asyncio.run(main_async(args, args.db, fresh=not args.db.exists()))
+        return asyncio.run(main_async(args, f"sqlite:///{args.db}"))
     with tempfile.TemporaryDirectory(prefix="suo-stats-") as tmp:
-        return asyncio.run(main_async(args, Path(tmp) / "stats.db", fresh=True))
+        return asyncio.run(main_async(args, f"sqlite:///{Path(tmp) / 'stats.db'}"))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The `suo` command: parses arguments, picks a mode's parts and runs them (run, redirector,
-bot, chat), or one-shot commands (shorten, decode, stats).
+bot, chat), or one-shot commands (shorten, decode, stats, migrate, export).
 
 Scripts depend on the flags and JSON shapes here; change them only with a note in README.
 """
@@ -14,19 +14,20 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from telegram.error import InvalidToken
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleChat, stdin_lines
-from bot.config import Config, ConfigError, load_config, secret_values
+from bot.config import Config, ConfigError, load_config, secret_values, without_password
 from bot.errors import UserError
 from bot.i18n import translate
 from bot.qr import decode_qr_codes
 from bot.storage import StoreUnavailable
 from suo.app import BOT_PARTS, Part, Suo, reuse_port_supported
+from suo.export import write_export
 from suo.logs import FORMAT, redact_secrets
 from suo.workers import run_workers
 
@@ -211,6 +212,37 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_migrate(args: argparse.Namespace) -> int:
+    """Opening the store applies the migrations it lacks; say what that changed."""
+    config = _config(args)
+    async with Suo(config, NO_PARTS) as suo:
+        before, after = await suo.store.schema_versions()
+    url = config.storage.url
+    engine = "sqlite" if url.startswith("sqlite:") else "postgresql"
+    print(f"{engine} {without_password(url)}: schema version {before} -> {after}")
+    return 0
+
+
+async def cmd_export(args: argparse.Namespace) -> int:
+    config = _config(args)
+    async with Suo(config, NO_PARTS) as suo:
+        groups = await suo.store.find_groups(args.group)
+        if len(groups) != 1:
+            found = ", ".join(f"{g.platform}/{g.chat_id} {g.title!r}" for g in groups)
+            print(
+                f"{len(groups)} groups match {args.group!r}"
+                + (f" ({found}): give a chat id" if groups else ""),
+                file=sys.stderr,
+            )
+            return 1
+        group = groups[0]
+        links = await suo.store.group_links(group.id)
+        days = await suo.store.clicks_per_link_day(group.id)
+    for path in write_export(args.out, group, links, days, config.server.public_url):
+        print(path)
+    return 0
+
+
 def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
     """--config and -v, accepted before the command (`suo --config X stats`) and after it
     (`suo stats --config X`). After it they default to SUPPRESS so they never undo a value
@@ -298,13 +330,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("stats", "links and clicks per group", "All-time links and clicks per group.")
     p.add_argument("--group", help="only this group (its name)")
     p.add_argument("--json", action="store_true", help="one JSON line per group")
+    _operator_commands(command)
     return parser
+
+
+def _operator_commands(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """`migrate` and `export`: an operator's commands on the database alone."""
+    command(
+        "migrate",
+        "apply pending database migrations",
+        "Open the database, apply the schema migrations it lacks, and print the engine and "
+        "the schema version before -> after.",
+    )
+    p = command(
+        "export",
+        "a group's links and daily clicks as CSV",
+        "Write the group's links, and its clicks per link and UTC day (human, previews, "
+        "bots, unique readers), as two CSV files.",
+    )
+    p.add_argument("--group", required=True, help="the group's chat id or its name")
+    p.add_argument("--csv", action="store_true", required=True, help="CSV (the one format)")
+    p.add_argument(
+        "--out",
+        default=".",
+        metavar="DIR",
+        help="directory for group-ID-links.csv and group-ID-clicks.csv (default: .); "
+        "'-': both to stdout, links first, then an empty row, then the clicks",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.INFO
-    if args.command in ("chat", "shorten", "decode", "stats") and not args.verbose:
+    quiet = ("chat", "shorten", "decode", "stats", "migrate", "export")
+    if args.command in quiet and not args.verbose:
         level = logging.WARNING  # keep the chat and script output readable
     logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr)
     redact_secrets(())  # Bot API tokens in URLs, until the config names the secrets
@@ -317,6 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_shorten(args))
         if args.command == "decode":
             return cmd_decode(args)
+        if args.command == "migrate":
+            return asyncio.run(cmd_migrate(args))
+        if args.command == "export":
+            return asyncio.run(cmd_export(args))
         return asyncio.run(cmd_stats(args))
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)

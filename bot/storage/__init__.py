@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -252,6 +253,43 @@ class LiveReminders(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SharedLink:
+    """A link as an export lists it: with its sharer's display name."""
+
+    link: Link
+    sharer_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDay:
+    """One link's clicks on one UTC day (the day the visitor-hash salt is kept for)."""
+
+    code: str
+    day: date
+    human: int
+    previews: int
+    bots: int
+    unique_readers: int
+
+
+class Operations(Protocol):
+    """What an operator's one-shot commands read: the schema's version, and a group's data to
+    take elsewhere (`suo migrate`, `suo export`)."""
+
+    async def schema_versions(self) -> tuple[int, int]:
+        """(the schema version this store found when it opened, the version it has now)."""
+        ...
+
+    async def group_links(self, group_id: int) -> list[SharedLink]:
+        """Every link of the group, live codes and removed ones too, oldest first."""
+        ...
+
+    async def clicks_per_link_day(self, group_id: int) -> list[LinkDay]:
+        """The group's clicks per link and UTC day that had any, by code then day."""
+        ...
+
+
 # Consumers that need more than one port take one of these composites: Python has no
 # intersection type, and naming the pair keeps each consumer's needs visible at its signature.
 # They add no methods of their own (tests/test_storage.py keeps that true).
@@ -295,6 +333,7 @@ class Store(
     LiveCodes,
     LiveScans,
     LiveReminders,
+    Operations,
     Protocol,
 ):
     """An engine: every port, and the connection it holds."""

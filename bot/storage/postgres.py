@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from bot import model
-from bot.storage import CodeTaken, LiveNameTaken, StoreUnavailable
+from bot.storage import CodeTaken, LinkDay, LiveNameTaken, SharedLink, StoreUnavailable
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -89,6 +89,15 @@ MIGRATIONS: tuple[str, ...] = (
         claimed_at timestamptz NOT NULL, sent_at timestamptz,
         PRIMARY KEY (code, kind, target_id));
     """,
+    # Readers per group and UTC day: a period's unique reader-days are a range count here,
+    # not a DISTINCT over every link's readers (/stats 30d on millions of clicks).
+    """
+    CREATE TABLE group_readers (group_id bigint, day bigint, visitor text,
+        PRIMARY KEY (group_id, day, visitor));
+    INSERT INTO group_readers (group_id, day, visitor)
+        SELECT DISTINCT l.group_id, r.day, r.visitor
+        FROM daily_readers r JOIN links l ON l.code = r.code;
+    """,
 )
 
 # A key no other program on the database is likely to take ("suo" in ASCII, as a number).
@@ -96,10 +105,27 @@ _MIGRATION_LOCK = 0x73756F
 _MS_PER_HOUR = 3_600_000
 _MS_PER_DAY = 86_400_000
 
+_EPOCH = dt.date(1970, 1, 1)
+# A group's clicks per link and UTC day (hour / 24), each with that day's unique readers.
+_CLICKS_PER_LINK_DAY = (
+    "WITH days AS (SELECT h.code, h.hour / 24 AS day, "
+    "SUM(h.clicks) FILTER (WHERE h.class = 'human') AS human, "
+    "SUM(h.clicks) FILTER (WHERE h.class = 'preview') AS previews, "
+    "SUM(h.clicks) FILTER (WHERE h.class = 'bot') AS bots "
+    "FROM click_hourly h JOIN links l ON l.code = h.code WHERE l.group_id = $1 "
+    "GROUP BY h.code, h.hour / 24) "
+    "SELECT d.code, d.day, d.human, d.previews, d.bots, (SELECT count(*) FROM daily_readers r "
+    "WHERE r.code = d.code AND r.day = d.day) AS readers FROM days d ORDER BY d.code, d.day"
+)
 _GROUP_COLUMNS = "id, platform, chat_id, title, lang, settings, tz"
 _LINK = (
     "SELECT code, url, group_id, sharer_id, created_at, disabled, platforms, "
     "anti_red_platforms, expires_at, max_clicks, human_opens, kind FROM links "
+)
+_GROUP_LINKS = (
+    f"{_LINK.removesuffix(' FROM links ')}, u.display_name FROM links "
+    "LEFT JOIN users u ON u.id = links.sharer_id WHERE links.group_id = $1 "
+    "ORDER BY links.created_at, links.code"
 )
 _LINK_FOR_URL = _LINK + "WHERE group_id = $1 AND url = $2 AND kind = 'short'"
 _TARGET = "id, code, url, cap, opens, expires_at, position, added_at, retired_at"
@@ -166,7 +192,8 @@ _CREATE_LIVE_CODE = (
 )
 
 # One statement, so one transaction: the clicks not stored yet (a replayed or retried batch
-# skips those it holds, by id) and, from exactly those, the hourly and reader rollups.
+# skips those it holds, by id) and, from exactly those, the hourly and reader rollups (per
+# link and per group).
 _ADD_CLICKS = """
 WITH fresh AS (
     INSERT INTO clicks (id, code, ts, class, platform, referrer_host, visitor)
@@ -182,6 +209,11 @@ WITH fresh AS (
 ), readers AS (
     INSERT INTO daily_readers (code, day, visitor)
     SELECT DISTINCT code, ts / 86400000, visitor FROM fresh WHERE class = 'human'
+    ON CONFLICT DO NOTHING
+), group_readers AS (
+    INSERT INTO group_readers (group_id, day, visitor)
+    SELECT DISTINCT l.group_id, f.ts / 86400000, f.visitor FROM fresh f
+    JOIN links l ON l.code = f.code WHERE f.class = 'human'
     ON CONFLICT DO NOTHING
 )
 SELECT count(*) FROM fresh
@@ -249,16 +281,17 @@ def _unavailable_on_failure() -> Iterator[None]:
         raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
 
 
-async def _migrate(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+async def _migrate(conn: PoolConnectionProxy[asyncpg.Record]) -> int:
     """Apply the migrations the database lacks, each in its own transaction, holding a
-    session advisory lock: a second process waits, then finds the work done."""
+    session advisory lock: a second process waits, then finds the work done. Returns the
+    version it found."""
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        done: int = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
         for version in range(done + 1, len(MIGRATIONS) + 1):
             async with conn.transaction():
                 await conn.execute(MIGRATIONS[version - 1])
@@ -266,24 +299,26 @@ async def _migrate(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
             log.info("postgresql schema migrated to version %d", version)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return done
 
 
 class PostgresStore:
     """A `Store`: every port in `bot.storage` over a pool of PostgreSQL connections."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, found_version: int = 0) -> None:
         self._pool = pool
+        self._found_version = found_version  # the schema version before this store's migrations
 
     @classmethod
     async def open(cls, dsn: str, *, pool_min: int = 1, pool_max: int = 10) -> PostgresStore:
         pool = await asyncpg.create_pool(dsn, min_size=pool_min, max_size=pool_max, timeout=10)
         try:
             async with pool.acquire() as conn:
-                await _migrate(conn)
+                found = await _migrate(conn)
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        return cls(pool, found)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -539,11 +574,7 @@ class PostgresStore:
 
     async def _unique_readers(self, group_id: int, period: model.Period) -> int:
         days = (period.start_ms // _MS_PER_DAY, -(-period.end_ms // _MS_PER_DAY))
-        sql = (
-            "SELECT count(*) FROM (SELECT DISTINCT r.day, r.visitor FROM daily_readers r "
-            "JOIN links l ON l.code = r.code WHERE l.group_id = $1 AND r.day >= $2 "
-            "AND r.day < $3) AS reader_days"
-        )
+        sql = "SELECT count(*) FROM group_readers WHERE group_id = $1 AND day >= $2 AND day < $3"
         return int(await self._value(sql, group_id, *days))
 
     async def _human_per_day(self, hours: tuple[int, int, int], days: int) -> tuple[int, ...]:
@@ -775,6 +806,23 @@ class PostgresStore:
         else:
             sql = f"DELETE FROM live_reminders WHERE {mine} AND status = 'sending'"  # noqa: S608
             await self._value(sql, code, kind, target_id, owner)
+
+    # -- operators' commands ---------------------------------------------------------------------
+
+    async def schema_versions(self) -> tuple[int, int]:
+        now = await self._value("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return self._found_version, int(now)
+
+    async def group_links(self, group_id: int) -> list[SharedLink]:
+        rows = await self._rows(_GROUP_LINKS, group_id)
+        return [SharedLink(_link(r), r["display_name"]) for r in rows]
+
+    async def clicks_per_link_day(self, group_id: int) -> list[LinkDay]:
+        rows = await self._rows(_CLICKS_PER_LINK_DAY, group_id)
+        return [
+            LinkDay(r[0], _EPOCH + dt.timedelta(days=r[1]), *(int(n or 0) for n in r[2:]))
+            for r in rows
+        ]
 
 
 def _link_count(r: asyncpg.Record) -> model.LinkCount:

@@ -43,7 +43,7 @@ from bot.model import (
     SharerCount,
     WebhookBinding,
 )
-from bot.storage import CodeTaken, LiveNameTaken, StoreUnavailable
+from bot.storage import CodeTaken, LinkDay, LiveNameTaken, SharedLink, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (code, kind, target_id)
     );
     """,
+    # Readers per group and UTC day: a period's unique reader-days are a range count here,
+    # not a DISTINCT over every link's readers (/stats 30d on millions of clicks).
+    """
+    CREATE TABLE group_readers (
+        group_id INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        visitor TEXT NOT NULL,
+        PRIMARY KEY (group_id, day, visitor)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO group_readers (group_id, day, visitor)
+        SELECT l.group_id, r.day, r.visitor FROM daily_readers r JOIN links l ON l.code = r.code;
+    """,
 )
 
 
@@ -248,6 +260,10 @@ _ADD_HOURLY = (
     "ON CONFLICT DO UPDATE SET clicks = clicks + excluded.clicks"
 )
 _ADD_READER = "INSERT OR IGNORE INTO daily_readers (code, day, visitor) VALUES (?, ?, ?)"
+_ADD_GROUP_READER = (
+    "INSERT OR IGNORE INTO group_readers (group_id, day, visitor) "
+    "SELECT group_id, ?2, ?3 FROM links WHERE code = ?1"
+)
 _MS_PER_HOUR = 3_600_000
 _MS_PER_DAY = 86_400_000
 _CLICK_ROWS_PER_STATEMENT = 1000  # 7,000 parameters, under SQLite's 32,766 limit
@@ -256,6 +272,18 @@ _CHECKPOINT_EVERY_BATCHES = 25
 
 
 _MIGRATION_WAIT_SECONDS = 600.0
+_EPOCH = date(1970, 1, 1)
+# A group's clicks per link and UTC day (hour // 24), each with that day's unique readers.
+_CLICKS_PER_LINK_DAY = (
+    "WITH days AS (SELECT h.code, h.hour / 24 AS day, "
+    "SUM(CASE WHEN h.class = 'human' THEN h.clicks ELSE 0 END) AS human, "
+    "SUM(CASE WHEN h.class = 'preview' THEN h.clicks ELSE 0 END) AS previews, "
+    "SUM(CASE WHEN h.class = 'bot' THEN h.clicks ELSE 0 END) AS bots "
+    "FROM click_hourly h JOIN links l ON l.code = h.code WHERE l.group_id = ? "
+    "GROUP BY h.code, h.hour / 24) "
+    "SELECT code, day, human, previews, bots, (SELECT COUNT(*) FROM daily_readers r "
+    "WHERE r.code = days.code AND r.day = days.day) FROM days ORDER BY code, day"
+)
 
 
 def _is_locked(error: BaseException) -> bool:
@@ -395,6 +423,7 @@ class SqliteStore:
         # ~2 ms a 500-row insert takes inline; checkpoints stay off this path (see add_clicks).
         self._clicks_db = clicks_db
         self._click_batches = 0
+        self._found_version = 0  # the schema version before this store's migrations
         # One connection is shared by all tasks; a statement issued while another task's batch
         # transaction is open would join (and could be rolled back with) that batch.
         self._lock = asyncio.Lock()
@@ -417,6 +446,7 @@ class SqliteStore:
             clicks_db.execute(f"PRAGMA busy_timeout={_CLICKS_BUSY_MS}")
             clicks_db.execute("PRAGMA wal_autocheckpoint=0")
             store = cls(db, clicks_db)
+            store._found_version = await store._schema_version()
             await store._migrate()
         except BaseException:
             if clicks_db is not None:
@@ -674,8 +704,9 @@ class SqliteStore:
 
     @staticmethod
     def _roll_up(db: sqlite3.Connection, clicks: Sequence[Click]) -> None:
-        """Clicks per (link, hour, class, platform) and readers per (link, day), counted in C
-        where it can be (zip, map, Counter): this runs on the redirector's event loop."""
+        """Clicks per (link, hour, class, platform), readers per (link, day) and per (group,
+        day), counted in C where it can be (zip, map, Counter): this runs on the redirector's
+        event loop."""
         codes = list(map(_CODE, clicks))
         stamps = list(map(_TS, clicks))
         hourly = Counter(
@@ -694,6 +725,7 @@ class SqliteStore:
             if c[3] == "human"
         }
         db.executemany(_ADD_READER, readers)
+        db.executemany(_ADD_GROUP_READER, readers)
 
     async def group_stats(self, group_id: int) -> GroupStats:
         group = await self.get_group(group_id)
@@ -722,8 +754,7 @@ class SqliteStore:
         hours = (group_id, period.start_ms // _MS_PER_HOUR, -(-period.end_ms // _MS_PER_HOUR))
         totals, platforms = await self._clicks_by_kind(hours)
         readers = await self._one(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT r.day, r.visitor FROM daily_readers r "
-            "JOIN links l ON l.code = r.code WHERE l.group_id = ? AND r.day >= ? AND r.day < ?)",
+            "SELECT COUNT(*) FROM group_readers WHERE group_id = ? AND day >= ? AND day < ?",
             (group_id, period.start_ms // _MS_PER_DAY, -(-period.end_ms // _MS_PER_DAY)),
         )
         shared = await self._one(
@@ -1132,6 +1163,26 @@ class SqliteStore:
             )
             args = ()
         await self._one(sql, (*args, code, kind, target_id, owner))
+
+    async def _schema_version(self) -> int:
+        row = await self._one("PRAGMA user_version", ())
+        return int(row[0]) if row else 0
+
+    async def schema_versions(self) -> tuple[int, int]:
+        return self._found_version, await self._schema_version()
+
+    async def group_links(self, group_id: int) -> list[SharedLink]:
+        rows = await self._all(
+            f"SELECT {_LINK_COLUMNS}, u.display_name FROM links "  # noqa: S608 - constant
+            "LEFT JOIN users u ON u.id = links.sharer_id WHERE links.group_id = ? "
+            "ORDER BY links.created_at, links.code",
+            (group_id,),
+        )
+        return [SharedLink(_link(r), r[12]) for r in rows]
+
+    async def clicks_per_link_day(self, group_id: int) -> list[LinkDay]:
+        rows = await self._all(_CLICKS_PER_LINK_DAY, (group_id,))
+        return [LinkDay(r[0], _EPOCH + timedelta(days=r[1]), *map(int, r[2:])) for r in rows]
 
     async def _transaction(
         self, statements: Sequence[tuple[str, tuple[object, ...]]]
