@@ -3,7 +3,8 @@
 
 The redirect path is a cache lookup and a queue append, answered before aiohttp's router once
 the link is cached (`install_fast_path`); storage work happens in the `ClickRecorder`, whose
-life is tied to the app's startup and cleanup. A link with rules or an opens limit, and a 活码,
+life is tied to the app's startup and cleanup, as is the link change feed that keeps the cache
+honest across processes (`redirector.link_cache`). A link with rules or an opens limit, and a 活码,
 needs the reader's class before answering; for the others the recorder's flush classifies.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import math
 import re
@@ -30,6 +32,7 @@ from bot.urls import location_header
 from redirector.classify import classify_user_agent, device_os
 from redirector.clicks import ClickRecorder
 from redirector.client_ip import ClientAddress
+from redirector.link_cache import POLL_SECONDS, LinkCache, OpenBlocks, follow_link_changes
 from redirector.pages import (
     render_closed,
     render_guide,
@@ -43,13 +46,15 @@ log = logging.getLogger(__name__)
 
 CODE_PATTERN = "[A-Za-z0-9]{1,32}"
 _NO_STORE = "private, max-age=0"
+# The change feed forgets changed links within a second; the age limit is the backstop.
 _CACHE_SECONDS = 30.0
-_CACHE_MAX = 50_000
 _LIVE_QR_CACHE_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
 class CachedLink:
+    """A looked-up link as the redirect path needs it; expiry is checked per request."""
+
     url: str
     fetched_at: float
     headers: dict[str, str]  # the 302's headers, built once per lookup
@@ -77,7 +82,8 @@ class RedirectHandlers:
         self._public_url = public_url.rstrip("/")
         self.client_address = client_address
         self._now = epoch_seconds(clock)
-        self.cache: dict[str, CachedLink] = {}
+        self.cache: LinkCache[CachedLink] = LinkCache()
+        self.opens = OpenBlocks(store)
         self._clock = clock
         self._on_live_pool_empty = on_live_pool_empty
         self._live_qr: dict[str, str] = {}  # target URL -> its QR as a data: URI
@@ -88,6 +94,8 @@ class RedirectHandlers:
         now = time.monotonic()
         if cached is not None and now - cached.fetched_at < _CACHE_SECONDS:
             return cached
+        if cached is None and self.cache.is_missing(code, now):
+            return None
         try:
             link = await self._store.get_link(code)
         except Exception:
@@ -96,7 +104,7 @@ class RedirectHandlers:
                 return cached
             raise
         if link is None:
-            self.cache.pop(code, None)
+            self.cache.mark_missing(code, now)
             return None
         group = await self._store.get_group(link.group_id)
         policy = effective_policy(link, group.settings if group else GroupSettings())
@@ -105,8 +113,6 @@ class RedirectHandlers:
             # A live code's poster is made to be scanned inside chat apps (a WeChat group QR
             # can only be joined there): the open-in-your-browser guide would send readers away.
             policy = replace(policy, anti_red=frozenset())
-        if len(self.cache) >= _CACHE_MAX:
-            self.cache.clear()
         headers = {"Location": location_header(link.url), "Cache-Control": _NO_STORE}
         entry = CachedLink(
             link.url,
@@ -116,8 +122,13 @@ class RedirectHandlers:
             answers_inline=policy.max_clicks is None and not live,
             live=live,
         )
-        self.cache[code] = entry
+        self.cache.put(code, entry)
         return entry
+
+    def forget(self, code: str | None) -> None:
+        """`code` changed (None: any may have): look it up again, and give back its opens."""
+        self.cache.forget(code)
+        self.opens.forget(code)
 
     def short_url(self, code: str) -> str:
         return f"{self._public_url}/{code}"
@@ -230,11 +241,13 @@ class RedirectHandlers:
     async def _within_max(
         self, code: str, max_clicks: int, counted: bool, klass: ClickClass
     ) -> Outcome:
-        """A person's GET takes one of the link's opens (atomically, shared by every
-        redirector process); previews, bots and HEAD only look."""
+        """A person's GET takes one of the link's opens (from a block this process reserved
+        in the store, see `OpenBlocks`); previews, bots and HEAD only look."""
         try:
             if counted and klass is ClickClass.HUMAN:
-                opened = await self._store.claim_human_open(code)
+                opened = await self.opens.take(code, max_clicks, time.monotonic())
+            elif (exhausted := self.opens.known_exhausted(code)) is not None:
+                opened = not exhausted
             else:
                 link = await self._store.get_link(code)
                 opened = link is not None and link.human_opens < max_clicks
@@ -406,7 +419,8 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
     (the store must count those); misses, limited links and 404s go through the app, which
     also refreshes the cache.
     """
-    cache = handlers.cache
+    cache = handlers.cache.entries
+    touch = cache.move_to_end  # least recently used first out
     answer = handlers.answer
     match = _CODE_PATH.fullmatch
     monotonic = time.monotonic
@@ -423,6 +437,7 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
                     and entry.answers_inline
                     and monotonic() - entry.fetched_at < _CACHE_SECONDS
                 ):
+                    touch(code)
                     return answer(request, code, entry)
         return await app_handler(request)
 
@@ -445,8 +460,10 @@ def create_app(
     trusted_proxies: Iterable[str] = (),
     clock: Clock = utc_now,
     on_live_pool_empty: Callable[[str], None] | None = None,
+    change_poll_seconds: float = POLL_SECONDS,
 ) -> web.Application:
-    """The redirector app; starting it starts click recording, cleaning it up flushes clicks."""
+    """The redirector app; starting it starts click recording and following link changes,
+    cleaning it up flushes clicks and gives back unspent reserved opens."""
     app = web.Application()
     handlers = RedirectHandlers(
         store,
@@ -460,8 +477,15 @@ def create_app(
 
     async def recording(app: web.Application) -> AsyncIterator[None]:
         await recorder.start()
+        following = asyncio.create_task(
+            follow_link_changes(store, handlers.forget, poll_seconds=change_poll_seconds)
+        )
         yield
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
         await recorder.stop()
+        await handlers.opens.give_back_all()
 
     app.cleanup_ctx.append(recording)
     app.router.add_get("/healthz", handlers.healthz)
