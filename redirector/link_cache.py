@@ -27,8 +27,8 @@ MISSING_MAX = 100_000
 # from memory, and a code created meanwhile in another process is found after at most this.
 MISSING_SECONDS = 2.0
 POLL_SECONDS = 0.5
-# Opens reserved per trip to the store: a sixteenth of those left, so N processes together
-# hold at most about N/16 of them unspent, and small limits go one open at a time.
+# Opens reserved per trip to the store: a sixteenth of the limit (at most BLOCK_MAX), so a
+# process holds at most that many unspent, and limits under 32 go one or two at a time.
 BLOCK_SHARE = 16
 BLOCK_MAX = 256
 # A link found exhausted is asked again after this long: another process may give back opens.
