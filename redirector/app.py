@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import math
 import re
@@ -143,7 +144,7 @@ class RedirectHandlers:
         )
 
     def _page(self, request: web.BaseRequest, status: int, key: str) -> web.Response:
-        return self._html(status, render_page(key, request.headers.get("Accept-Language", "")))
+        return self._html(status, _message_page(key, request.headers.get("Accept-Language", "")))
 
     async def _known_link(self, request: web.BaseRequest, code: str) -> CachedLink | web.Response:
         """The link for `code`, or the page to show instead (unavailable, not found)."""
@@ -402,6 +403,13 @@ class RedirectHandlers:
 async def _no_favicon(request: web.Request) -> web.StreamResponse:
     """Browsers ask on every page; an empty answer they may cache beats a 404 page."""
     return web.Response(status=204, headers={"Cache-Control": "public, max-age=604800"})
+
+
+@functools.lru_cache(maxsize=256)
+def _message_page(key: str, accept_language: str) -> str:
+    """A 404/503 page, rendered once per language header: a scanner's spray of unknown
+    codes must cost no more than a redirect."""
+    return render_page(key, accept_language)
 
 
 REDIRECTS = web.AppKey("redirects", RedirectHandlers)
