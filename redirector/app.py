@@ -158,7 +158,10 @@ class RedirectHandlers:
         return entry
 
     async def redirect(self, request: web.Request) -> web.StreamResponse:
-        code = request.match_info["code"]
+        return await self.open_code(request, request.match_info["code"])
+
+    async def open_code(self, request: web.BaseRequest, code: str) -> web.Response:
+        """GET/HEAD /{code}: the 302, or the page the link's state and rules call for."""
         entry = await self._known_link(request, code)
         if isinstance(entry, web.Response):
             return entry
@@ -419,17 +422,19 @@ RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> RequestHandler:
-    """GET/HEAD /{code} of a fresh cached link, answered before routing; all else -> the app.
+    """GET/HEAD /{code}, answered before routing; all else -> the app.
 
     The redirect path is the whole product's hot path: skipping aiohttp's router and
-    signals for it leaves room for click recording on the same core. Only links the app
-    has already looked up are served here, rules and all, except links with an opens limit
-    (the store must count those); misses, limited links and 404s go through the app, which
-    also refreshes the cache.
+    middlewares for it leaves room for click recording on the same core. A fresh cached
+    link without an opens limit is answered inline, rules and all; any other code (a miss,
+    an unknown code, a limited link, a 活码) is looked up by the handlers directly, so
+    cold paths skip the router too. An unexpected failure there goes to the app, whose
+    middleware answers it with the styled error page.
     """
     cache = handlers.cache.entries
     touch = cache.move_to_end  # least recently used first out
     answer = handlers.answer
+    open_code = handlers.open_code
     match = _CODE_PATH.fullmatch
     monotonic = time.monotonic
 
@@ -447,6 +452,10 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
                 ):
                     touch(code)
                     return answer(request, code, entry)
+                try:
+                    return await open_code(request, code)
+                except Exception:
+                    log.exception("redirect failed code=%s", code)
         return await app_handler(request)
 
     return handle
@@ -485,8 +494,8 @@ def create_app(
 
     async def recording(app: web.Application) -> AsyncIterator[None]:
         await recorder.start()
-        following = asyncio.create_task(
-            follow_link_changes(store, handlers.forget, poll_seconds=change_poll_seconds)
+        following = await follow_link_changes(
+            store, handlers.forget, poll_seconds=change_poll_seconds
         )
         yield
         following.cancel()

@@ -171,32 +171,37 @@ async def follow_link_changes(
     forget: Callable[[str | None], None],
     *,
     poll_seconds: float = POLL_SECONDS,
-) -> None:
-    """Forget every link another process (or this one) changes, until cancelled: pushed
-    changes at once where the engine pushes, and a poll of the change table every
-    `poll_seconds` as the fallback (one indexed query)."""
+) -> asyncio.Task[None]:
+    """Forget every link another process (or this one) changes, from now until the task
+    returned is cancelled: pushed changes at once where the engine pushes, and a poll of the
+    change table every `poll_seconds` as the fallback (one indexed query). Returns once
+    listening and the starting point are set, so no change made after it is missed."""
     wake = asyncio.Event()
 
     def pushed(code: str) -> None:
         forget(code)
         wake.set()
 
-    seq = -1
     stop_watch = None
     try:
         stop_watch = await store.watch_link_changes(pushed)
     except Exception:
         log.warning("link change push unavailable; polling only", exc_info=True)
-    try:
-        while True:
-            seq = await _poll_once(store, forget, seq)
-            wake.clear()
-            # A pushed change wakes the poll early: it catches what else came with it.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), poll_seconds)
-    finally:
-        if stop_watch is not None:
-            await stop_watch()
+    seq = await _poll_once(store, forget, -1)
+
+    async def follow(seq: int) -> None:
+        try:
+            while True:
+                wake.clear()
+                # A pushed change wakes the poll early: it catches what else came with it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll_seconds)
+                seq = await _poll_once(store, forget, seq)
+        finally:
+            if stop_watch is not None:
+                await stop_watch()
+
+    return asyncio.get_running_loop().create_task(follow(seq))
 
 
 async def _poll_once(store: LinkChanges, forget: Callable[[str | None], None], seq: int) -> int:

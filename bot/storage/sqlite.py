@@ -663,20 +663,17 @@ class SqliteStore:
         return row is not None
 
     async def reserve_human_opens(self, code: str, wanted: int) -> int:
-        """Take up to `wanted` of the link's opens left (all of them without max_clicks) in
-        one IMMEDIATE transaction, which SQLite serializes with every other writer."""
-        before, after = await self._transaction(
-            [
-                ("SELECT human_opens FROM links WHERE code = ?", (code,)),
-                (
-                    "UPDATE links SET human_opens = human_opens + CASE WHEN max_clicks IS NULL "
-                    "THEN ?1 ELSE MIN(?1, MAX(max_clicks - human_opens, 0)) END "
-                    "WHERE code = ?2 RETURNING human_opens",
-                    (wanted, code),
-                ),
-            ]
+        """A whole block while one is left, else one open: each a single statement, which
+        SQLite serializes with every other writer. (No multi-statement transaction: its
+        steps would wait on the event loop, which a click batch may be holding meanwhile.)"""
+        block = await self._one(
+            "UPDATE links SET human_opens = human_opens + ?1 WHERE code = ?2 "
+            "AND (max_clicks IS NULL OR human_opens + ?1 <= max_clicks) RETURNING 1",
+            (wanted, code),
         )
-        return 0 if before is None or after is None else int(after[0]) - int(before[0])
+        if block is not None:
+            return wanted
+        return 1 if wanted > 1 and await self.claim_human_open(code) else 0
 
     async def return_human_opens(self, code: str, unused: int) -> None:
         await self._one(
