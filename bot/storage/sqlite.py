@@ -282,6 +282,10 @@ _CHECKPOINT_EVERY_BATCHES = 25
 
 _MIGRATION_WAIT_SECONDS = 600.0
 _CHANGES_PER_POLL = 10_000
+_RESERVE_OPENS = (
+    "UPDATE links SET human_opens = human_opens + ?1 WHERE code = ?2 "
+    "AND (max_clicks IS NULL OR human_opens + ?1 <= max_clicks)"
+)
 _READER_MMAP_BYTES = 1 << 30
 _READER_CACHE_KIB = 65_536
 _READER_BUSY_SECONDS = 0.05
@@ -663,17 +667,22 @@ class SqliteStore:
         return row is not None
 
     async def reserve_human_opens(self, code: str, wanted: int) -> int:
-        """A whole block while one is left, else one open: each a single statement, which
-        SQLite serializes with every other writer. (No multi-statement transaction: its
-        steps would wait on the event loop, which a click batch may be holding meanwhile.)"""
-        block = await self._one(
-            "UPDATE links SET human_opens = human_opens + ?1 WHERE code = ?2 "
-            "AND (max_clicks IS NULL OR human_opens + ?1 <= max_clicks) RETURNING 1",
-            (wanted, code),
-        )
-        if block is not None:
+        """A whole block while one is left, else one open: each a single statement without
+        RETURNING, which SQLite serializes with every other writer and commits within one
+        call. (A transaction left open across calls would hold the write lock through event
+        loop turns, and a click batch written on the loop meanwhile would fail on it.)"""
+        if await self._changed(_RESERVE_OPENS, (wanted, code)):
             return wanted
-        return 1 if wanted > 1 and await self.claim_human_open(code) else 0
+        return 1 if wanted > 1 and await self._changed(_RESERVE_OPENS, (1, code)) else 0
+
+    async def _changed(self, sql: str, args: tuple[object, ...]) -> int:
+        """How many rows one writing statement changed."""
+        async with self._lock:
+            try:
+                async with self._db.execute(sql, args) as cur:
+                    return int(cur.rowcount)
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
 
     async def return_human_opens(self, code: str, unused: int) -> None:
         await self._one(
