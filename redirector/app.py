@@ -50,6 +50,7 @@ _NO_STORE = "private, max-age=0"
 # The change feed forgets changed links within a second; the age limit is the backstop.
 _CACHE_SECONDS = 30.0
 _LIVE_QR_CACHE_MAX = 256
+_GROUPS_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class RedirectHandlers:
         self._now = epoch_seconds(clock)
         self.cache: LinkCache[CachedLink] = LinkCache()
         self.opens = OpenBlocks(store)
+        self._groups: dict[int, tuple[GroupSettings, float]] = {}  # id -> (rules, fetched at)
         self._clock = clock
         self._on_live_pool_empty = on_live_pool_empty
         self._live_qr: dict[str, str] = {}  # target URL -> its QR as a data: URI
@@ -107,8 +109,8 @@ class RedirectHandlers:
         if link is None:
             self.cache.mark_missing(code, now)
             return None
-        group = await self._store.get_group(link.group_id)
-        policy = effective_policy(link, group.settings if group else GroupSettings())
+        settings = await self._group_settings(link.group_id, now)
+        policy = effective_policy(link, settings)
         live = link.kind == "live"
         if live:
             # A live code's poster is made to be scanned inside chat apps (a WeChat group QR
@@ -126,10 +128,24 @@ class RedirectHandlers:
         self.cache.put(code, entry)
         return entry
 
+    async def _group_settings(self, group_id: int, now: float) -> GroupSettings:
+        """A group's rules, kept as long as links are: a miss then reads one row, not two."""
+        known = self._groups.get(group_id)
+        if known is not None and now - known[1] < _CACHE_SECONDS:
+            return known[0]
+        group = await self._store.get_group(group_id)
+        settings = group.settings if group else GroupSettings()
+        if len(self._groups) >= _GROUPS_MAX:
+            self._groups.clear()
+        self._groups[group_id] = (settings, now)
+        return settings
+
     def forget(self, code: str | None) -> None:
-        """`code` changed (None: any may have): look it up again, and give back its opens."""
+        """`code` changed (None: any may have): look it up again, and give back its opens.
+        Group rules are read again too: a group's rule change arrives as its links' codes."""
         self.cache.forget(code)
         self.opens.forget(code)
+        self._groups.clear()
 
     def short_url(self, code: str) -> str:
         return f"{self._public_url}/{code}"
