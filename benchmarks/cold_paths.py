@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # redirect.py, this on
 
 from redirect import (
     DB_NAME,
-    HOST,
     LANDING,
     LOAD_CPU,
     READY_TIMEOUT,
@@ -43,6 +42,7 @@ from redirect import (
     _stop_event,
     parse_wrk,
     serve_until_signalled,
+    suo_config,
 )
 
 sys.path.insert(0, str(REPO))
@@ -79,18 +79,10 @@ def seed_links(db: Path, group_id: int, count: int) -> float:
 
 
 async def serve(workdir: Path, links: int) -> None:
-    from bot.config import parse_config
     from bot.model import LinkRules
     from suo.app import Suo
 
-    config = parse_config(
-        {
-            "server": {"host": HOST, "port": 0},
-            "storage": {"url": f"sqlite:///{workdir / DB_NAME}"},
-            "clicks": {"spill_path": str(workdir / "clicks.spill.jsonl")},
-        },
-        env={},
-    )
+    config = suo_config(0, workdir)
     stop = _stop_event()
     suo = await Suo.open(config)
     try:

@@ -62,10 +62,7 @@ class LinkCache(Generic[Entry]):
 
     def put(self, code: str, entry: Entry) -> None:
         self._missing.pop(code, None)
-        self.entries[code] = entry
-        self.entries.move_to_end(code)
-        if len(self.entries) > self._max_links:
-            self.entries.popitem(last=False)
+        _put_newest(self.entries, code, entry, self._max_links)
 
     def is_missing(self, code: str, now: float) -> bool:
         """True while `code` was recently looked up and not found."""
@@ -74,10 +71,7 @@ class LinkCache(Generic[Entry]):
 
     def mark_missing(self, code: str, now: float) -> None:
         self.entries.pop(code, None)
-        self._missing[code] = now
-        self._missing.move_to_end(code)
-        if len(self._missing) > self._max_missing:
-            self._missing.popitem(last=False)
+        _put_newest(self._missing, code, now, self._max_missing)
 
     def forget(self, code: str | None) -> None:
         """Drop what is known of `code` (None: of every code)."""
@@ -87,6 +81,17 @@ class LinkCache(Generic[Entry]):
         else:
             self.entries.pop(code, None)
             self._missing.pop(code, None)
+
+
+Value = TypeVar("Value")
+
+
+def _put_newest(items: OrderedDict[str, Value], key: str, value: Value, limit: int) -> None:
+    """Store `key` as the most recently used, dropping the least recently used past `limit`."""
+    items[key] = value
+    items.move_to_end(key)
+    if len(items) > limit:
+        items.popitem(last=False)
 
 
 @dataclass(slots=True)

@@ -18,18 +18,11 @@ from bot.storage import Store, open_store
 from redirector.app import create_app
 from redirector.clicks import ClickRecorder
 from redirector.link_cache import LinkCache, OpenBlocks
+from tests.browser import WECHAT_IOS
 from tests.conftest import BOTH_ENGINES, FIXED_NOW, FakeClock, serving
 
 ENGINES = BOTH_ENGINES
 
-SAFARI = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
-WECHAT = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI"
-)
 POLL = 0.05  # the change poll, injected: a test waits for it, at most WITHIN seconds
 WITHIN = 1.0
 
@@ -53,7 +46,7 @@ async def redirector(store: Store, tmp_path: Path, name: str) -> AsyncIterator[s
         yield base
 
 
-async def status_of(http: aiohttp.ClientSession, url: str, ua: str = SAFARI) -> int:
+async def status_of(http: aiohttp.ClientSession, url: str, ua: str = WECHAT_IOS) -> int:
     async with http.get(url, headers={"User-Agent": ua}, allow_redirects=False) as resp:
         return resp.status
 
@@ -68,62 +61,47 @@ async def within_a_second(check: Callable[[], Awaitable[bool]]) -> bool:
     return await check()
 
 
-async def test_a_delete_through_one_process_is_refused_by_the_other_within_a_second(
-    stores: list[Store], tmp_path: Path
+async def delete(store: Store, group_id: int, code: str) -> None:
+    assert await store.disable_link(code, group_id)
+
+
+async def allow_ios_only(store: Store, group_id: int, code: str) -> None:
+    await store.set_group_settings(group_id, GroupSettings(platforms=frozenset({"ios"})))
+
+
+async def create(store: Store, group_id: int, code: str) -> None:
+    await store.create_link(code, "https://example.com/late", group_id, None, FIXED_NOW)
+
+
+@pytest.mark.parametrize(
+    ("change", "before", "after"),
+    [(delete, 302, 410), (allow_ios_only, 302, 403), (create, 404, 302)],
+)
+async def test_a_change_through_one_process_reaches_the_other_within_a_second(
+    stores: list[Store],
+    tmp_path: Path,
+    change: Callable[[Store, int, str], Awaitable[None]],
+    before: int,
+    after: int,
 ) -> None:
+    """A delete (410), a group's rule change (WeChat now gets the platform page) and a code
+    created elsewhere (its 404 was remembered) reach a process that answered from memory."""
     one, other = stores[0], stores[1]
     group = await one.upsert_group("telegram", "-1001", "g1")
-    await one.create_link("Gone001", "https://example.com/bad", group.id, None, FIXED_NOW)
+    if change is not create:
+        await one.create_link("Code001", "https://example.com/c", group.id, None, FIXED_NOW)
     async with (
         redirector(other, tmp_path, "other") as base,
         aiohttp.ClientSession() as http,
     ):
-        for _ in range(3):  # cached in the other process, served from its fast path
-            assert await status_of(http, f"{base}/Gone001") == 302
-        assert await one.disable_link("Gone001", group.id)
+        for _ in range(3):  # the second and third are answered from the other's memory
+            assert await status_of(http, f"{base}/Code001") == before
+        await change(one, group.id, "Code001")
 
-        async def refused() -> bool:
-            return await status_of(http, f"{base}/Gone001") == 410
+        async def changed() -> bool:
+            return await status_of(http, f"{base}/Code001") == after
 
-        assert await within_a_second(refused)
-
-
-async def test_a_group_rule_change_reaches_the_other_process_within_a_second(
-    stores: list[Store], tmp_path: Path
-) -> None:
-    one, other = stores[0], stores[1]
-    group = await one.upsert_group("telegram", "-1001", "g1")
-    await one.create_link("Rule001", "https://example.com/r", group.id, None, FIXED_NOW)
-    async with (
-        redirector(other, tmp_path, "other") as base,
-        aiohttp.ClientSession() as http,
-    ):
-        assert await status_of(http, f"{base}/Rule001", WECHAT) == 302
-        await one.set_group_settings(group.id, GroupSettings(platforms=frozenset({"ios"})))
-
-        async def platform_page() -> bool:
-            return await status_of(http, f"{base}/Rule001", WECHAT) == 403
-
-        assert await within_a_second(platform_page)
-
-
-async def test_an_unknown_code_created_in_another_process_is_found_within_a_second(
-    stores: list[Store], tmp_path: Path
-) -> None:
-    one, other = stores[0], stores[1]
-    group = await one.upsert_group("telegram", "-1001", "g1")
-    async with (
-        redirector(other, tmp_path, "other") as base,
-        aiohttp.ClientSession() as http,
-    ):
-        for _ in range(3):  # the second and third are answered from memory
-            assert await status_of(http, f"{base}/Late001") == 404
-        await one.create_link("Late001", "https://example.com/late", group.id, None, FIXED_NOW)
-
-        async def found() -> bool:
-            return await status_of(http, f"{base}/Late001") == 302
-
-        assert await within_a_second(found)
+        assert await within_a_second(changed)
 
 
 async def test_opens_reserved_in_blocks_by_three_processes_never_exceed_max_clicks(
