@@ -29,9 +29,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the checkout this script is in, not another installed copy
@@ -150,12 +154,11 @@ async def serve_bare(port: int) -> None:
     _announce(stopped=True, answered=answered)
 
 
-async def serve_suo(port: int, workdir: Path, *, rules: bool) -> None:
+def suo_config(port: int, workdir: Path) -> Config:
+    """The benchmark server's configuration: loopback, its SQLite file and spill in `workdir`."""
     from bot.config import parse_config
-    from bot.settings import parse_link_options
-    from suo.app import Suo
 
-    config = parse_config(
+    return parse_config(
         {
             "server": {"host": HOST, "port": port},
             "storage": {"url": f"sqlite:///{workdir / DB_NAME}"},
@@ -163,6 +166,13 @@ async def serve_suo(port: int, workdir: Path, *, rules: bool) -> None:
         },
         env={},
     )
+
+
+async def serve_suo(port: int, workdir: Path, *, rules: bool) -> None:
+    from bot.settings import parse_link_options
+    from suo.app import Suo
+
+    config = suo_config(port, workdir)
     stop = _stop_event()
     suo = await Suo.open(config)
     try:

@@ -3,7 +3,8 @@
 
 The redirect path is a cache lookup and a queue append, answered before aiohttp's router once
 the link is cached (`install_fast_path`); storage work happens in the `ClickRecorder`, whose
-life is tied to the app's startup and cleanup. A link with rules or an opens limit, and a 活码,
+life is tied to the app's startup and cleanup, as is the link change feed that keeps the cache
+honest across processes (`redirector.link_cache`). A link with rules or an opens limit, and a 活码,
 needs the reader's class before answering; for the others the recorder's flush classifies.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import functools
 import logging
 import math
 import re
@@ -30,6 +33,7 @@ from bot.urls import location_header
 from redirector.classify import classify_user_agent, device_os
 from redirector.clicks import ClickRecorder
 from redirector.client_ip import ClientAddress
+from redirector.link_cache import POLL_SECONDS, LinkCache, OpenBlocks, follow_link_changes
 from redirector.pages import (
     render_closed,
     render_guide,
@@ -43,13 +47,16 @@ log = logging.getLogger(__name__)
 
 CODE_PATTERN = "[A-Za-z0-9]{1,32}"
 _NO_STORE = "private, max-age=0"
+# The change feed forgets changed links within a second; the age limit is the backstop.
 _CACHE_SECONDS = 30.0
-_CACHE_MAX = 50_000
 _LIVE_QR_CACHE_MAX = 256
+_GROUPS_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class CachedLink:
+    """A looked-up link as the redirect path needs it; expiry is checked per request."""
+
     url: str
     fetched_at: float
     headers: dict[str, str]  # the 302's headers, built once per lookup
@@ -77,7 +84,9 @@ class RedirectHandlers:
         self._public_url = public_url.rstrip("/")
         self.client_address = client_address
         self._now = epoch_seconds(clock)
-        self.cache: dict[str, CachedLink] = {}
+        self.cache: LinkCache[CachedLink] = LinkCache()
+        self.opens = OpenBlocks(store)
+        self._groups: dict[int, tuple[GroupSettings, float]] = {}  # id -> (rules, fetched at)
         self._clock = clock
         self._on_live_pool_empty = on_live_pool_empty
         self._live_qr: dict[str, str] = {}  # target URL -> its QR as a data: URI
@@ -88,6 +97,8 @@ class RedirectHandlers:
         now = time.monotonic()
         if cached is not None and now - cached.fetched_at < _CACHE_SECONDS:
             return cached
+        if cached is None and self.cache.is_missing(code, now):
+            return None
         try:
             link = await self._store.get_link(code)
         except Exception:
@@ -96,17 +107,15 @@ class RedirectHandlers:
                 return cached
             raise
         if link is None:
-            self.cache.pop(code, None)
+            self.cache.mark_missing(code, now)
             return None
-        group = await self._store.get_group(link.group_id)
-        policy = effective_policy(link, group.settings if group else GroupSettings())
+        settings = await self._group_settings(link.group_id, now)
+        policy = effective_policy(link, settings)
         live = link.kind == "live"
         if live:
             # A live code's poster is made to be scanned inside chat apps (a WeChat group QR
             # can only be joined there): the open-in-your-browser guide would send readers away.
             policy = replace(policy, anti_red=frozenset())
-        if len(self.cache) >= _CACHE_MAX:
-            self.cache.clear()
         headers = {"Location": location_header(link.url), "Cache-Control": _NO_STORE}
         entry = CachedLink(
             link.url,
@@ -116,8 +125,27 @@ class RedirectHandlers:
             answers_inline=policy.max_clicks is None and not live,
             live=live,
         )
-        self.cache[code] = entry
+        self.cache.put(code, entry)
         return entry
+
+    async def _group_settings(self, group_id: int, now: float) -> GroupSettings:
+        """A group's rules, kept as long as links are: a miss then reads one row, not two."""
+        known = self._groups.get(group_id)
+        if known is not None and now - known[1] < _CACHE_SECONDS:
+            return known[0]
+        group = await self._store.get_group(group_id)
+        settings = group.settings if group else GroupSettings()
+        if len(self._groups) >= _GROUPS_MAX:
+            self._groups.clear()
+        self._groups[group_id] = (settings, now)
+        return settings
+
+    def forget(self, code: str | None) -> None:
+        """`code` changed (None: any may have): look it up again, and give back its opens.
+        Group rules are read again too: a group's rule change arrives as its links' codes."""
+        self.cache.forget(code)
+        self.opens.forget(code)
+        self._groups.clear()
 
     def short_url(self, code: str) -> str:
         return f"{self._public_url}/{code}"
@@ -132,7 +160,7 @@ class RedirectHandlers:
         )
 
     def _page(self, request: web.BaseRequest, status: int, key: str) -> web.Response:
-        return self._html(status, render_page(key, request.headers.get("Accept-Language", "")))
+        return self._html(status, _message_page(key, request.headers.get("Accept-Language", "")))
 
     async def _known_link(self, request: web.BaseRequest, code: str) -> CachedLink | web.Response:
         """The link for `code`, or the page to show instead (unavailable, not found)."""
@@ -146,7 +174,10 @@ class RedirectHandlers:
         return entry
 
     async def redirect(self, request: web.Request) -> web.StreamResponse:
-        code = request.match_info["code"]
+        return await self.open_code(request, request.match_info["code"])
+
+    async def open_code(self, request: web.BaseRequest, code: str) -> web.Response:
+        """GET/HEAD /{code}: the 302, or the page the link's state and rules call for."""
         entry = await self._known_link(request, code)
         if isinstance(entry, web.Response):
             return entry
@@ -230,11 +261,13 @@ class RedirectHandlers:
     async def _within_max(
         self, code: str, max_clicks: int, counted: bool, klass: ClickClass
     ) -> Outcome:
-        """A person's GET takes one of the link's opens (atomically, shared by every
-        redirector process); previews, bots and HEAD only look."""
+        """A person's GET takes one of the link's opens (from a block this process reserved
+        in the store, see `OpenBlocks`); previews, bots and HEAD only look."""
         try:
             if counted and klass is ClickClass.HUMAN:
-                opened = await self._store.claim_human_open(code)
+                opened = await self.opens.take(code, max_clicks, time.monotonic())
+            elif (exhausted := self.opens.known_exhausted(code)) is not None:
+                opened = not exhausted
             else:
                 link = await self._store.get_link(code)
                 opened = link is not None and link.human_opens < max_clicks
@@ -391,6 +424,13 @@ async def _no_favicon(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204, headers={"Cache-Control": "public, max-age=604800"})
 
 
+@functools.lru_cache(maxsize=256)
+def _message_page(key: str, accept_language: str) -> str:
+    """A 404/503 page, rendered once per language header: a scanner's spray of unknown
+    codes must cost no more than a redirect."""
+    return render_page(key, accept_language)
+
+
 REDIRECTS = web.AppKey("redirects", RedirectHandlers)
 _CODE_PATH = re.compile(f"/({CODE_PATTERN})")
 _APP_PATHS = frozenset({"healthz"})  # routes of the app that look like codes
@@ -398,16 +438,19 @@ RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> RequestHandler:
-    """GET/HEAD /{code} of a fresh cached link, answered before routing; all else -> the app.
+    """GET/HEAD /{code}, answered before routing; all else -> the app.
 
     The redirect path is the whole product's hot path: skipping aiohttp's router and
-    signals for it leaves room for click recording on the same core. Only links the app
-    has already looked up are served here, rules and all, except links with an opens limit
-    (the store must count those); misses, limited links and 404s go through the app, which
-    also refreshes the cache.
+    middlewares for it leaves room for click recording on the same core. A fresh cached
+    link without an opens limit is answered inline, rules and all; any other code (a miss,
+    an unknown code, a limited link, a 活码) is looked up by the handlers directly, so
+    cold paths skip the router too. An unexpected failure there goes to the app, whose
+    middleware answers it with the styled error page.
     """
-    cache = handlers.cache
+    cache = handlers.cache.entries
+    touch = cache.move_to_end  # least recently used first out
     answer = handlers.answer
+    open_code = handlers.open_code
     match = _CODE_PATH.fullmatch
     monotonic = time.monotonic
 
@@ -423,7 +466,12 @@ def _fast_redirects(handlers: RedirectHandlers, app_handler: RequestHandler) -> 
                     and entry.answers_inline
                     and monotonic() - entry.fetched_at < _CACHE_SECONDS
                 ):
+                    touch(code)
                     return answer(request, code, entry)
+                try:
+                    return await open_code(request, code)
+                except Exception:
+                    log.exception("redirect failed code=%s", code)
         return await app_handler(request)
 
     return handle
@@ -445,8 +493,10 @@ def create_app(
     trusted_proxies: Iterable[str] = (),
     clock: Clock = utc_now,
     on_live_pool_empty: Callable[[str], None] | None = None,
+    change_poll_seconds: float = POLL_SECONDS,
 ) -> web.Application:
-    """The redirector app; starting it starts click recording, cleaning it up flushes clicks."""
+    """The redirector app; starting it starts click recording and following link changes,
+    cleaning it up flushes clicks and gives back unspent reserved opens."""
     app = web.Application()
     handlers = RedirectHandlers(
         store,
@@ -460,8 +510,15 @@ def create_app(
 
     async def recording(app: web.Application) -> AsyncIterator[None]:
         await recorder.start()
+        following = await follow_link_changes(
+            store, handlers.forget, poll_seconds=change_poll_seconds
+        )
         yield
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
         await recorder.stop()
+        await handlers.opens.give_back_all()
 
     app.cleanup_ctx.append(recording)
     app.router.add_get("/healthz", handlers.healthz)

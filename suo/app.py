@@ -12,9 +12,10 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import aiohttp
 from aiohttp import web
@@ -97,7 +98,8 @@ class Suo:
         self.telegram: TelegramAdapter | None = None
         self.wecom: WeComAdapter | None = None
         self.digests: DigestScheduler | None = None
-        self.link_caches: list[dict[str, Any]] = []  # each redirector app's
+        # Each redirector app's forget(code): chat changes apply here at once.
+        self.link_caches: list[Callable[[str | None], None]] = []
         self._http: aiohttp.ClientSession | None = None
         self._initialized = False
         self._running = False
@@ -261,12 +263,9 @@ class Suo:
 
     def _forget_rules(self, code: str | None) -> None:
         """Rules changed in chat apply at once in this process's redirectors (other
-        processes see them when their cache entry ages out)."""
-        for cache in self.link_caches:
-            if code is None:
-                cache.clear()
-            else:
-                cache.pop(code, None)
+        processes forget them within a second, from the store's change feed)."""
+        for forget in self.link_caches:
+            forget(code)
 
     async def _schedule_changed(self, group: Group) -> None:
         if self.digests is not None:
@@ -312,7 +311,7 @@ class Suo:
             clock=self.clock,
             on_live_pool_empty=self.live.nudge,
         )
-        self.link_caches.append(app[REDIRECTS].cache)
+        self.link_caches.append(app[REDIRECTS].forget)
         # Mounted even without a secret: every token then gets the 403 page.
         add_dashboard_routes(app, self.store, dashboard_links(self.config), self.clock)
         # The page at / (when [web] enabled) and styled pages for unknown paths and methods.

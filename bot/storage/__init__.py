@@ -7,7 +7,7 @@ ports) they use; an engine (`open_store(url)` picks it) implements them all as a
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -28,6 +28,8 @@ from bot.model import (
     PeriodStats,
     WebhookBinding,
 )
+
+WatchStop = Callable[[], Awaitable[None]]
 
 
 class StoreUnavailable(Exception):
@@ -105,7 +107,31 @@ class Links(Protocol):
         False (nothing counted) when none are left."""
         ...
 
+    async def reserve_human_opens(self, code: str, wanted: int) -> int:
+        """Count up to `wanted` human opens against max_clicks in one atomic step, for the
+        caller to spend in memory: how many it got (0: none left, or no such link)."""
+        ...
+
+    async def return_human_opens(self, code: str, unused: int) -> None:
+        """Give back reserved opens that were not spent (at shutdown, or a changed link)."""
+        ...
+
     async def link_info(self, code: str) -> LinkInfo | None: ...
+
+
+class LinkChanges(Protocol):
+    """Which links changed (created, rules, deleted, 活码 re-pointed), for every process's
+    link cache to forget them."""
+
+    async def link_changes_since(self, seq: int) -> tuple[int, list[str]]:
+        """The codes changed after change number `seq`, and the number to ask after next
+        (a negative `seq`: the latest number, and no codes)."""
+        ...
+
+    async def watch_link_changes(self, on_change: Callable[[str], None]) -> WatchStop:
+        """Call `on_change(code)` as changes commit, where the engine can push them
+        (PostgreSQL LISTEN); polling stays the fallback. Returns the call that stops it."""
+        ...
 
 
 class ClickSink(Protocol):
@@ -319,13 +345,14 @@ class LiveWatching(Groups, LiveCodes, LiveReminders, Protocol):
     """活码 reminders: each code's pool, its group, and who sends which reminder."""
 
 
-class Redirects(Groups, Links, LiveScans, Protocol):
-    """The redirector: links and their groups, counted opens and 活码 scans."""
+class Redirects(Groups, Links, LinkChanges, LiveScans, Protocol):
+    """The redirector: links and their groups, counted opens, 活码 scans, and what changed."""
 
 
 class Store(
     Groups,
     Links,
+    LinkChanges,
     ClickSink,
     StatsReader,
     DigestRuns,

@@ -12,13 +12,13 @@ import datetime as dt
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from bot import model
-from bot.storage import CodeTaken, LinkDay, LiveNameTaken, SharedLink, StoreUnavailable
+from bot.storage import CodeTaken, LinkDay, LiveNameTaken, SharedLink, StoreUnavailable, WatchStop
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -98,10 +98,41 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT DISTINCT l.group_id, r.day, r.visitor
         FROM daily_readers r JOIN links l ON l.code = r.code;
     """,
+    # What every redirector process must forget from its link cache, written by triggers in
+    # the transaction of the change (as on SQLite), and pushed to listeners at commit.
+    """
+    CREATE TABLE link_changes (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        code text COLLATE "C" NOT NULL, at timestamptz NOT NULL DEFAULT now());
+    CREATE FUNCTION suo_link_change_noted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('suo_link_changes', NEW.code);
+        DELETE FROM link_changes WHERE seq <= NEW.seq - 100000;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER link_change_noted AFTER INSERT ON link_changes
+        FOR EACH ROW EXECUTE FUNCTION suo_link_change_noted();
+    CREATE FUNCTION suo_link_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO link_changes (code) VALUES (NEW.code);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER links_changed AFTER INSERT OR UPDATE OF url, disabled, platforms,
+        anti_red_platforms, expires_at, max_clicks, kind ON links
+        FOR EACH ROW EXECUTE FUNCTION suo_link_changed();
+    CREATE FUNCTION suo_group_rules_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO link_changes (code) SELECT code FROM links WHERE group_id = NEW.id;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER group_rules_changed AFTER UPDATE OF settings ON groups
+        FOR EACH ROW EXECUTE FUNCTION suo_group_rules_changed();
+    """,
 )
 
 # A key no other program on the database is likely to take ("suo" in ASCII, as a number).
 _MIGRATION_LOCK = 0x73756F
+_CHANGES_CHANNEL = "suo_link_changes"
+_CHANGES_PER_POLL = 10_000
 _MS_PER_HOUR = 3_600_000
 _MS_PER_DAY = 86_400_000
 
@@ -305,8 +336,9 @@ async def _migrate(conn: PoolConnectionProxy[asyncpg.Record]) -> int:
 class PostgresStore:
     """A `Store`: every port in `bot.storage` over a pool of PostgreSQL connections."""
 
-    def __init__(self, pool: asyncpg.Pool, found_version: int = 0) -> None:
+    def __init__(self, pool: asyncpg.Pool, dsn: str, found_version: int = 0) -> None:
         self._pool = pool
+        self._dsn = dsn  # for the LISTEN connection, which a pool must not hold
         self._found_version = found_version  # the schema version before this store's migrations
 
     @classmethod
@@ -318,7 +350,7 @@ class PostgresStore:
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, found)
+        return cls(pool, dsn, found)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -475,6 +507,59 @@ class PostgresStore:
             "AND (max_clicks IS NULL OR human_opens < max_clicks) RETURNING 1"
         )
         return await self._value(sql, code) is not None
+
+    async def reserve_human_opens(self, code: str, wanted: int) -> int:
+        async with self._transaction() as conn:
+            # The row lock makes concurrent reservations take turns on the fresh count.
+            row = await conn.fetchrow(
+                "SELECT human_opens, max_clicks FROM links WHERE code = $1 FOR UPDATE", code
+            )
+            if row is None:
+                return 0
+            left = wanted if row[1] is None else max(0, min(wanted, row[1] - row[0]))
+            if left:
+                await conn.execute(
+                    "UPDATE links SET human_opens = human_opens + $2 WHERE code = $1", code, left
+                )
+        return int(left)
+
+    async def return_human_opens(self, code: str, unused: int) -> None:
+        await self._value(
+            "UPDATE links SET human_opens = GREATEST(human_opens - $2, 0) WHERE code = $1",
+            code,
+            unused,
+        )
+
+    async def link_changes_since(self, seq: int) -> tuple[int, list[str]]:
+        if seq < 0:
+            return int(await self._value("SELECT COALESCE(MAX(seq), 0) FROM link_changes")), []
+        rows = await self._rows(
+            "SELECT seq, code FROM link_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+            seq,
+            _CHANGES_PER_POLL,
+        )
+        return (int(rows[-1][0]) if rows else seq), [r[1] for r in rows]
+
+    async def watch_link_changes(self, on_change: Callable[[str], None]) -> WatchStop:
+        """LISTEN on a connection of its own (outside the pool): a change that commits out
+        of sequence order, which a poll after a higher number would miss, still arrives."""
+        with _unavailable_on_failure():
+            conn = await asyncpg.connect(self._dsn)
+
+        def notified(
+            _conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any],
+            _pid: int,
+            _channel: str,
+            code: object,
+        ) -> None:
+            on_change(str(code))
+
+        try:
+            await conn.add_listener(_CHANGES_CHANNEL, notified)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn.close
 
     async def link_info(self, code: str) -> model.LinkInfo | None:
         link = await self.get_link(code)

@@ -12,7 +12,7 @@ import logging
 import secrets
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
 from operator import itemgetter
@@ -43,7 +43,7 @@ from bot.model import (
     SharerCount,
     WebhookBinding,
 )
-from bot.storage import CodeTaken, LinkDay, LiveNameTaken, SharedLink, StoreUnavailable
+from bot.storage import CodeTaken, LinkDay, LiveNameTaken, SharedLink, StoreUnavailable, WatchStop
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +248,31 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT OR IGNORE INTO group_readers (group_id, day, visitor)
         SELECT l.group_id, r.day, r.visitor FROM daily_readers r JOIN links l ON l.code = r.code;
     """,
+    # What every redirector process must forget from its link cache: written by triggers in
+    # the transaction of the change itself (a new link, a rule change, a delete, a 活码
+    # re-point, a group's rules), so no writer can forget to. Opens counted are no change.
+    # Only the newest rows are kept: a process polls every half second.
+    """
+    CREATE TABLE link_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        code TEXT NOT NULL,
+        at INTEGER NOT NULL -- epoch seconds, UTC
+    );
+    CREATE TRIGGER link_changes_pruned AFTER INSERT ON link_changes BEGIN
+        DELETE FROM link_changes WHERE seq <= NEW.seq - 100000;
+    END;
+    CREATE TRIGGER links_inserted AFTER INSERT ON links BEGIN
+        INSERT INTO link_changes (code, at) VALUES (NEW.code, strftime('%s', 'now'));
+    END;
+    CREATE TRIGGER links_changed AFTER UPDATE OF url, disabled, platforms, anti_red_platforms,
+            expires_at, max_clicks, kind ON links BEGIN
+        INSERT INTO link_changes (code, at) VALUES (NEW.code, strftime('%s', 'now'));
+    END;
+    CREATE TRIGGER group_rules_changed AFTER UPDATE OF settings ON groups BEGIN
+        INSERT INTO link_changes (code, at)
+            SELECT code, strftime('%s', 'now') FROM links WHERE group_id = NEW.id;
+    END;
+    """,
 )
 
 
@@ -284,10 +309,37 @@ _CLICKS_PER_LINK_DAY = (
     "SELECT code, day, human, previews, bots, (SELECT COUNT(*) FROM daily_readers r "
     "WHERE r.code = days.code AND r.day = days.day) FROM days ORDER BY code, day"
 )
+_CHANGES_PER_POLL = 10_000
+_RESERVE_OPENS = (
+    "UPDATE links SET human_opens = human_opens + ?1 WHERE code = ?2 "
+    "AND (max_clicks IS NULL OR human_opens + ?1 <= max_clicks)"
+)
+_READER_MMAP_BYTES = 1 << 30
+_READER_CACHE_KIB = 65_536
+_READER_BUSY_SECONDS = 0.05
 
 
 def _is_locked(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+async def _no_watch() -> None:
+    return None
+
+
+def _open_reader(path: str) -> sqlite3.Connection:
+    """A connection that can only read (`query_only`), for lookups by key: memory-mapped,
+    so a read of a page the OS has cached is a memory access, not a system call."""
+    # A WAL reader waits only in rare recovery moments; never long, as it runs on the loop.
+    db = sqlite3.connect(path, isolation_level=None, timeout=_READER_BUSY_SECONDS)
+    try:
+        db.execute("PRAGMA query_only=1")
+        db.execute(f"PRAGMA mmap_size={_READER_MMAP_BYTES}")
+        db.execute(f"PRAGMA cache_size=-{_READER_CACHE_KIB}")
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 async def _enable_wal(db: aiosqlite.Connection) -> None:
@@ -416,8 +468,18 @@ def _live_target(row: sqlite3.Row) -> LiveTarget:
 class SqliteStore:
     """A `Store`: every port in `bot.storage` over one SQLite file."""
 
-    def __init__(self, db: aiosqlite.Connection, clicks_db: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        clicks_db: sqlite3.Connection,
+        read_db: sqlite3.Connection | None = None,
+    ) -> None:
         self._db = db
+        # Link lookups and change polls have a connection of their own, read-only and used
+        # on the loop: one primary-key read costs microseconds and a WAL reader never waits
+        # for a writer, so a redirect neither queues behind click writes, stats or digests
+        # nor pays aiosqlite's thread hand-off (which costs more than the read).
+        self._read_db = read_db
         # Clicks are written on the event loop through their own plain connection. Measured
         # under load, aiosqlite's thread cost the loop more (GIL hand-offs per batch) than the
         # ~2 ms a 500-row insert takes inline; checkpoints stay off this path (see add_clicks).
@@ -448,6 +510,8 @@ class SqliteStore:
             store = cls(db, clicks_db)
             store._found_version = await store._schema_version()
             await store._migrate()
+            if path != ":memory:":  # a second connection to :memory: is another database
+                store._read_db = _open_reader(path)
         except BaseException:
             if clicks_db is not None:
                 clicks_db.close()
@@ -493,8 +557,20 @@ class SqliteStore:
 
     async def close(self) -> None:
         self._clicks_db.close()
+        if self._read_db is not None:
+            self._read_db.close()
         async with self._lock:
             await self._db.close()
+
+    async def _read(self, sql: str, args: tuple[object, ...]) -> list[sqlite3.Row]:
+        """Rows of an indexed lookup, from the read connection (synchronously: see
+        __init__), or from the shared one for an in-memory database."""
+        if self._read_db is None:
+            return await self._all(sql, args)
+        try:
+            return self._read_db.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
 
     async def _one(self, sql: str, args: tuple[object, ...]) -> sqlite3.Row | None:
         async with self._lock:
@@ -530,8 +606,8 @@ class SqliteStore:
 
     async def get_group(self, group_id: int) -> Group | None:
         sql = f"SELECT {_GROUP_COLUMNS} FROM groups WHERE id = ?"  # noqa: S608 - constant
-        row = await self._one(sql, (group_id,))
-        return None if row is None else _group(row)
+        rows = await self._read(sql, (group_id,))
+        return _group(rows[0]) if rows else None
 
     async def set_group_settings(self, group_id: int, settings: GroupSettings) -> None:
         await self._one(
@@ -589,16 +665,9 @@ class SqliteStore:
             rules.max_clicks,
         )
 
-    async def _link_where(self, where: str, args: tuple[object, ...]) -> Link | None:
-        row = await self._one(
-            # `where` is always one of this module's constant clauses, never user text.
-            f"SELECT {_LINK_COLUMNS} FROM links WHERE " + where,  # noqa: S608
-            args,
-        )
-        return None if row is None else _link(row)
-
     async def get_link(self, code: str) -> Link | None:
-        return await self._link_where("code = ?", (code,))
+        rows = await self._read(f"SELECT {_LINK_COLUMNS} FROM links WHERE code = ?", (code,))  # noqa: S608
+        return _link(rows[0]) if rows else None
 
     async def link_for_url(self, group_id: int, url: str) -> Link | None:
         row = await self._one(_LINK_FOR_URL, (group_id, url))
@@ -626,6 +695,44 @@ class SqliteStore:
             (code,),
         )
         return row is not None
+
+    async def reserve_human_opens(self, code: str, wanted: int) -> int:
+        """A whole block while one is left, else one open: each a single statement without
+        RETURNING, which SQLite serializes with every other writer and commits within one
+        call. (A transaction left open across calls would hold the write lock through event
+        loop turns, and a click batch written on the loop meanwhile would fail on it.)"""
+        if await self._changed(_RESERVE_OPENS, (wanted, code)):
+            return wanted
+        return 1 if wanted > 1 and await self._changed(_RESERVE_OPENS, (1, code)) else 0
+
+    async def _changed(self, sql: str, args: tuple[object, ...]) -> int:
+        """How many rows one writing statement changed."""
+        async with self._lock:
+            try:
+                async with self._db.execute(sql, args) as cur:
+                    return int(cur.rowcount)
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
+
+    async def return_human_opens(self, code: str, unused: int) -> None:
+        await self._one(
+            "UPDATE links SET human_opens = MAX(human_opens - ?, 0) WHERE code = ?",
+            (unused, code),
+        )
+
+    async def link_changes_since(self, seq: int) -> tuple[int, list[str]]:
+        if seq < 0:
+            rows = await self._read("SELECT COALESCE(MAX(seq), 0) FROM link_changes", ())
+            return int(rows[0][0]), []
+        rows = await self._read(
+            "SELECT seq, code FROM link_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, _CHANGES_PER_POLL),
+        )
+        return (int(rows[-1][0]) if rows else seq), [row[1] for row in rows]
+
+    async def watch_link_changes(self, on_change: Callable[[str], None]) -> WatchStop:
+        """SQLite cannot push: readers poll `link_changes_since`."""
+        return _no_watch
 
     async def link_info(self, code: str) -> LinkInfo | None:
         link = await self.get_link(code)
