@@ -102,8 +102,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # A link's hours in a period, answered from the index alone: the rollup's rows for one link
     # lie scattered over the heap in arrival order, so /stats read a heap page per row.
+    # IF NOT EXISTS: a big database's operator may build it first, CONCURRENTLY, then upgrade.
     """
-    CREATE INDEX click_hourly_code_hour ON click_hourly (code, hour)
+    CREATE INDEX IF NOT EXISTS click_hourly_code_hour ON click_hourly (code, hour)
         INCLUDE (class, platform, clicks);
     """,
 )
