@@ -13,6 +13,8 @@ import pytest
 
 from bot.model import Click, ClickClass, Period
 from bot.storage import open_store
+from bot.storage import postgres as postgres_engine
+from bot.storage import sqlite as sqlite_engine
 from suo.cli import main
 from tests.conftest import BOTH_ENGINES, FIXED_NOW, free_port, process_config, query
 
@@ -21,7 +23,26 @@ ENGINES = BOTH_ENGINES
 DAY_MS = 86_400_000
 TODAY_MS = int(FIXED_NOW.timestamp() * 1000)
 YESTERDAY_MS = TODAY_MS - DAY_MS
-LATEST = {"sqlite": 8, "postgresql": 2}
+LATEST = {"sqlite": len(sqlite_engine.MIGRATIONS), "postgresql": len(postgres_engine.MIGRATIONS)}
+# What the migrations after the group_readers rollup created (the link-change log), undone so
+# that a database can be rewound to the version before the rollup.
+UNDO_LATER_MIGRATIONS = {
+    "sqlite": (
+        "DROP TRIGGER links_inserted",
+        "DROP TRIGGER links_changed",
+        "DROP TRIGGER group_rules_changed",
+        "DROP TABLE link_changes",
+    ),
+    "postgresql": (
+        "DROP FUNCTION suo_link_changed CASCADE",
+        "DROP FUNCTION suo_group_rules_changed CASCADE",
+        "DROP TABLE link_changes",
+        "DROP FUNCTION suo_link_change_noted",
+        "DROP INDEX click_hourly_code_hour",
+    ),
+}
+# The schema version each engine had before its group_readers rollup.
+BEFORE_GROUP_READERS = {"sqlite": 7, "postgresql": 1}
 
 
 @pytest.fixture
@@ -87,7 +108,9 @@ async def test_migrate_backfills_group_readers_from_an_older_schema(
     week = Period.last_days(7, FIXED_NOW)
     # The schema as the version before this one left it: no group rollup yet.
     await query(storage_url, "DROP TABLE group_readers")
-    older = LATEST[engine] - 1
+    for statement in UNDO_LATER_MIGRATIONS[engine]:  # what migrations after it created
+        await query(storage_url, statement)
+    older = BEFORE_GROUP_READERS[engine]
     if engine == "sqlite":
         await query(storage_url, f"PRAGMA user_version = {older}")
     else:
