@@ -133,6 +133,39 @@ async def test_two_redirectors_started_apart_share_the_port_and_count_each_click
     assert await clicks_by_writer(storage_url) == (CLICKS, 2)
 
 
+async def test_a_link_removed_through_the_database_is_refused_by_both_within_a_second(
+    redirectors: Redirectors, storage_url: str
+) -> None:
+    short_url = await shorten(redirectors, "https://example.com/removed-everywhere")
+    for _ in range(2):
+        await redirectors.start("redirector")
+    await redirectors.listening(2)
+    await click(short_url, 20)  # both processes now hold the link in their caches
+    code = short_url.rsplit("/", 1)[1]
+    store = await open_store(storage_url)  # as the bot process's /delete would
+    try:
+        link = await store.get_link(code)
+        assert link is not None and await store.disable_link(code, link.group_id)
+    finally:
+        await store.close()
+    await asyncio.sleep(1.0 + 0.5)  # the promise (a second) and a poll's margin
+    assert await statuses(short_url, 40) == {410}
+    assert await redirectors.stop() == [0, 0]
+    assert (await clicks_by_writer(storage_url))[1] == 2  # both had served it
+
+
+async def statuses(short_url: str, times: int) -> set[int]:
+    """The statuses of `times` requests, each on a new connection (spread over processes)."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    seen = set()
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for _ in range(times):
+            headers = {"User-Agent": BROWSER_UA}
+            async with http.get(short_url, headers=headers, allow_redirects=False) as resp:
+                seen.add(resp.status)
+    return seen
+
+
 @pytest.mark.sqlite_only("the parent process is engine-blind; the test above covers both")
 async def test_workers_share_the_port_and_stop_together_on_sigterm(
     redirectors: Redirectors, storage_url: str
