@@ -102,13 +102,16 @@ async def shorten(running: Redirectors, url: str) -> str:
 
 
 async def click(short_url: str, times: int) -> None:
-    """One connection per request, so the kernel spreads them over the port's processes."""
-    connector = aiohttp.TCPConnector(force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        for _ in range(times):
-            headers = {"User-Agent": BROWSER_UA}
-            async with http.get(short_url, headers=headers, allow_redirects=False) as resp:
-                assert resp.status == 302
+    assert await statuses(short_url, times) == {302}
+
+
+async def two_serving(running: Redirectors, url: str) -> str:
+    """`url`'s short link, with two `suo redirector` processes serving the port."""
+    short_url = await shorten(running, url)
+    for _ in range(2):
+        await running.start("redirector")
+    await running.listening(2)
+    return short_url
 
 
 async def clicks_by_writer(storage_url: str) -> tuple[int, int]:
@@ -123,10 +126,7 @@ async def clicks_by_writer(storage_url: str) -> tuple[int, int]:
 async def test_two_redirectors_started_apart_share_the_port_and_count_each_click_once(
     redirectors: Redirectors, storage_url: str
 ) -> None:
-    short_url = await shorten(redirectors, "https://example.com/两个进程")
-    for _ in range(2):
-        await redirectors.start("redirector")
-    await redirectors.listening(2)
+    short_url = await two_serving(redirectors, "https://example.com/两个进程")
     await click(short_url, CLICKS)
     assert await redirectors.stop() == [0, 0]
     # Both served (each wrote clicks under its own writer number); none lost or doubled.
@@ -136,10 +136,7 @@ async def test_two_redirectors_started_apart_share_the_port_and_count_each_click
 async def test_a_link_removed_through_the_database_is_refused_by_both_within_a_second(
     redirectors: Redirectors, storage_url: str
 ) -> None:
-    short_url = await shorten(redirectors, "https://example.com/removed-everywhere")
-    for _ in range(2):
-        await redirectors.start("redirector")
-    await redirectors.listening(2)
+    short_url = await two_serving(redirectors, "https://example.com/removed-everywhere")
     await click(short_url, 20)  # both processes now hold the link in their caches
     code = short_url.rsplit("/", 1)[1]
     store = await open_store(storage_url)  # as the bot process's /delete would
