@@ -15,7 +15,7 @@ from bot.clock import Clock
 from bot.commands import Commands, command
 from bot.context import Context
 from bot.errors import UserError
-from bot.model import Reply
+from bot.model import Reply, WebhookBinding
 from bot.storage import Bindings, GroupsAndBindings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,13 @@ def masked(key: str) -> str:
     return "…" + key[-4:]
 
 
+def working_key(binding: WebhookBinding | None) -> str | None:
+    """The robot key that still pushes to the group: None when unbound or known to be dead."""
+    if binding is None or binding.invalid_since is not None:
+        return None
+    return binding.webhook_key
+
+
 class GroupRobots:
     """Each group's bound robot, for the adapters that push (digests, 活码 reminders): they
     reach the bindings only through here, never the store."""
@@ -48,10 +55,7 @@ class GroupRobots:
 
     async def webhook_key(self, group_id: int) -> str | None:
         """The key to push to the group with; None when unbound or known to be dead."""
-        binding = await self._store.webhook_for(group_id)
-        if binding is None or binding.invalid_since is not None:
-            return None
-        return binding.webhook_key
+        return working_key(await self._store.webhook_for(group_id))
 
     async def mark_webhook_invalid(self, group_id: int) -> None:
         """The platform refused the key: stop pushing, and tell the next admin who speaks

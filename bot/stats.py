@@ -7,6 +7,7 @@ and `mine`, and words what others reuse: periods (`parse_period`), changes (`cha
 
 from __future__ import annotations
 
+from bot.bindings import working_key
 from bot.clock import Clock
 from bot.commands import Commands, Words, command, helps
 from bot.context import Context
@@ -83,10 +84,12 @@ class StatsReplies(Commands):
             ]
         if stats.platforms:
             lines.append(ctx.t("board_platforms", mix=platform_mix(stats, ctx.lang)))
-        if ctx.group.platform == "wecom" and await ctx.is_admin():
-            binding = await self._store.webhook_for(ctx.group.id)
-            if binding is None or binding.invalid_since is not None:
-                lines.append(ctx.t("digest_unbound_hint"))
+        if (
+            ctx.group.platform == "wecom"
+            and await ctx.is_admin()
+            and working_key(await self._store.webhook_for(ctx.group.id)) is None
+        ):
+            lines.append(ctx.t("digest_unbound_hint"))
         return [Reply("\n".join(lines))]
 
     def _link_lines(self, ctx: Context, links: tuple[LinkCount, ...]) -> list[str]:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from bot.bindings import working_key
 from bot.clock import Clock
 from bot.commands import Commands, Words, command, helps
 from bot.context import Context
@@ -119,8 +120,7 @@ class DigestReplies(Commands):
         """How to let digests reach the group, when they cannot yet ("" when they can)."""
         if ctx.group.platform != "wecom":
             return ""
-        binding = await self._store.webhook_for(ctx.group.id)
-        if binding is not None and binding.invalid_since is None:
+        if working_key(await self._store.webhook_for(ctx.group.id)) is not None:
             return ""
         return ctx.t("digest_unbound_hint")
 
