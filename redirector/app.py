@@ -18,6 +18,7 @@ import logging
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -33,7 +34,13 @@ from bot.urls import location_header
 from redirector.classify import classify_user_agent, device_os
 from redirector.clicks import ClickRecorder
 from redirector.client_ip import ClientAddress
-from redirector.link_cache import POLL_SECONDS, LinkCache, OpenBlocks, follow_link_changes
+from redirector.link_cache import (
+    POLL_SECONDS,
+    LinkCache,
+    OpenBlocks,
+    follow_link_changes,
+    put_newest,
+)
 from redirector.pages import (
     render_closed,
     render_guide,
@@ -86,7 +93,8 @@ class RedirectHandlers:
         self._now = epoch_seconds(clock)
         self.cache: LinkCache[CachedLink] = LinkCache()
         self.opens = OpenBlocks(store)
-        self._groups: dict[int, tuple[GroupSettings, float]] = {}  # id -> (rules, fetched at)
+        # id -> (rules, fetched at), the least recently read dropped first, as links are
+        self._groups: OrderedDict[int, tuple[GroupSettings, float]] = OrderedDict()
         self._clock = clock
         self._on_live_pool_empty = on_live_pool_empty
         self._live_qr: dict[str, str] = {}  # target URL -> its QR as a data: URI
@@ -135,9 +143,7 @@ class RedirectHandlers:
             return known[0]
         group = await self._store.get_group(group_id)
         settings = group.settings if group else GroupSettings()
-        if len(self._groups) >= _GROUPS_MAX:
-            self._groups.clear()
-        self._groups[group_id] = (settings, now)
+        put_newest(self._groups, group_id, (settings, now), _GROUPS_MAX)
         return settings
 
     def forget(self, code: str | None) -> None:

@@ -62,7 +62,7 @@ class LinkCache(Generic[Entry]):
 
     def put(self, code: str, entry: Entry) -> None:
         self._missing.pop(code, None)
-        _put_newest(self.entries, code, entry, self._max_links)
+        put_newest(self.entries, code, entry, self._max_links)
 
     def is_missing(self, code: str, now: float) -> bool:
         """True while `code` was recently looked up and not found."""
@@ -71,7 +71,7 @@ class LinkCache(Generic[Entry]):
 
     def mark_missing(self, code: str, now: float) -> None:
         self.entries.pop(code, None)
-        _put_newest(self._missing, code, now, self._max_missing)
+        put_newest(self._missing, code, now, self._max_missing)
 
     def forget(self, code: str | None) -> None:
         """Drop what is known of `code` (None: of every code)."""
@@ -83,10 +83,11 @@ class LinkCache(Generic[Entry]):
             self._missing.pop(code, None)
 
 
+Key = TypeVar("Key")
 Value = TypeVar("Value")
 
 
-def _put_newest(items: OrderedDict[str, Value], key: str, value: Value, limit: int) -> None:
+def put_newest(items: OrderedDict[Key, Value], key: Key, value: Value, limit: int) -> None:
     """Store `key` as the most recently used, dropping the least recently used past `limit`."""
     items[key] = value
     items.move_to_end(key)
