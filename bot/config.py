@@ -125,6 +125,9 @@ class ServerConfig:
     secret: str = setting("", env="SUO_SECRET", secret=True)
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: use the peer.
     trusted_proxies: tuple[str, ...] = setting((), check=networks)
+    # Who may read /metrics and /healthz (IPs or CIDRs; behind a trusted proxy, the reader it
+    # names); others get a 404. Loopback: the Prometheus or load balancer on this box.
+    metrics_from: tuple[str, ...] = setting(("127.0.0.1", "::1"), check=networks)
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,9 @@ class DigestService:
         # The store enforces the same bound across processes (claim_digest's max_runs); this
         # only spares asking it.
         self._failed_runs: Counter[tuple[int, datetime]] = Counter()
+        # Digests this process sent and runs that failed, for the operator's /metrics.
+        self.sent = 0
+        self.failed = 0
 
     def schedulable(self, group: Group) -> bool:
         return group.settings.digest_enabled and group.platform in self._channels
@@ -173,7 +176,9 @@ class DigestService:
         await self._store.finish_digest(group.id, week, self.owner, self._clock(), error)
         if error is not None:
             self._failed_runs[group.id, week] += 1
+            self.failed += 1
             return RunOutcome.FAILED
+        self.sent += 1
         log.info(
             "digest sent platform=%s chat=%s week=%s",
             group.platform,

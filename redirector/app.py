@@ -1,5 +1,5 @@
 """The redirector's aiohttp application: `GET /{code}` -> 302 (or the page its rules call for),
-`/{code}+` info, `/{code}.png` QR, `/healthz`.
+`/{code}+` info, `/{code}.png` QR (`/healthz` and `/metrics`: `redirector.metrics`).
 
 The redirect path is a cache lookup and a queue append, answered before aiohttp's router once
 the link is cached (`install_fast_path`); storage work happens in the `ClickRecorder`, whose
@@ -98,6 +98,9 @@ class RedirectHandlers:
         self._clock = clock
         self._on_live_pool_empty = on_live_pool_empty
         self._live_qr: dict[str, str] = {}  # target URL -> its QR as a data: URI
+        # Read by /metrics (redirector.metrics); plain ints cost the redirect path least.
+        self.redirects = 0
+        self.not_found = 0
 
     async def _lookup(self, code: str) -> CachedLink | None:
         """The link for `code`, cached briefly; a stale entry keeps serving if the store fails."""
@@ -176,6 +179,7 @@ class RedirectHandlers:
             log.exception("link lookup failed code=%s", code)
             return self._page(request, 503, "unavailable")
         if entry is None:
+            self.not_found += 1
             return self._page(request, 404, "not_found")
         return entry
 
@@ -245,6 +249,7 @@ class RedirectHandlers:
     ) -> web.Response:
         """The 302, recording the click (HEAD is answered, never counted)."""
         self._record(request, code, kind, user_agent)
+        self.redirects += 1
         return web.Response(status=302, headers=entry.headers)
 
     def _record(
@@ -421,9 +426,6 @@ class RedirectHandlers:
             body=png, content_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
         )
 
-    async def healthz(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"status": "ok", "pending_clicks": self.recorder.pending})
-
 
 async def _no_favicon(request: web.Request) -> web.StreamResponse:
     """Browsers ask on every page; an empty answer they may cache beats a 404 page."""
@@ -439,7 +441,7 @@ def _message_page(key: str, accept_language: str) -> str:
 
 REDIRECTS = web.AppKey("redirects", RedirectHandlers)
 _CODE_PATH = re.compile(f"/({CODE_PATTERN})")
-_APP_PATHS = frozenset({"healthz"})  # routes of the app that look like codes
+_APP_PATHS = frozenset({"healthz", "metrics"})  # routes of the app that look like codes
 RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
@@ -527,7 +529,6 @@ def create_app(
         await handlers.opens.give_back_all()
 
     app.cleanup_ctx.append(recording)
-    app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/favicon.ico", _no_favicon)
     app.router.add_get(f"/{{code:{CODE_PATTERN}}}.png", handlers.qr_png)
     app.router.add_get(f"/{{code:{CODE_PATTERN}}}+", handlers.info)

@@ -28,7 +28,7 @@ from bot.i18n import texts, translate
 from bot.limits import CreationLimiter
 from bot.links import Shortener, ShortLink
 from bot.model import Group
-from bot.photos import ScannedCode, scan_image
+from bot.photos import DecodeObserver, ScannedCode, scan_image
 from bot.policy import IN_APP, PLATFORM_LABELS, parse_platforms, platform_list, platform_name
 from bot.settings import (
     LinkOptions,
@@ -175,8 +175,10 @@ class WebPage:
         links: WebLinks,
         clock: Clock,
         address_of: Callable[[web.BaseRequest], str],
+        observe_decode: DecodeObserver | None = None,
     ) -> None:
         self._config = config.web
+        self._observe_decode = observe_decode
         self._public = urlsplit(config.server.public_url)
         self._store = store
         self._shortener = shortener
@@ -336,6 +338,7 @@ class WebPage:
                 data,
                 max_bytes=self._config.max_upload_bytes,
                 member_key=(WEB_PLATFORM, visitor.address),
+                observe_decode=self._observe_decode,
             )
         except UserError as e:
             log.info("web photo refused group=%d reason=%s", visitor.group.id, e.code)
@@ -609,6 +612,7 @@ def add_web_routes(
     shortener: Shortener,
     links: WebLinks,
     clock: Clock,
+    observe_decode: DecodeObserver | None = None,
 ) -> None:
     """`GET /`, `POST /shorten`, `POST /scan` (when `[web] enabled`), and styled 404/405 pages
     for everything the app does not route; `/{code}/` is sent on to `/{code}`."""
@@ -617,7 +621,8 @@ def add_web_routes(
     app.middlewares.append(web.normalize_path_middleware(append_slash=False, remove_slash=True))
     if not config.web.enabled:
         return
-    page = WebPage(config, store, shortener, links, clock, app[REDIRECTS].client_address.of)
+    address_of = app[REDIRECTS].client_address.of
+    page = WebPage(config, store, shortener, links, clock, address_of, observe_decode)
     app.router.add_get("/", page.show)
     app.router.add_post("/shorten", page.shorten)
     app.router.add_post("/scan", page.scan)

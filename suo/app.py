@@ -7,6 +7,8 @@ the web app its parts need and starts and stops what it mounts, as python-telegr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import logging
 import os
@@ -42,7 +44,9 @@ from bot.storage import Store, open_store
 from bot.web import WebLinks, WebReplies
 from redirector.app import REDIRECTS, create_app, install_fast_path
 from redirector.clicks import ClickRecorder, own_spill_path
+from redirector.client_ip import ClientAddress
 from redirector.dashboard import add_dashboard_routes
+from redirector.metrics import Health, Metrics, OperatorAccess, add_operator_routes
 from redirector.web import add_web_routes
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,7 @@ class Suo:
     core: Core
     recorder: ClickRecorder
     live: LiveWatch  # 活码 reminders
+    metrics: Metrics  # what /metrics shows: this process's, or with several, all of theirs
 
     def __init__(
         self,
@@ -199,6 +204,7 @@ class Suo:
         )
         fonts = ChartFonts.find(config.digest.font_path)
         writer = DigestWriter(store, public_url, fonts)
+        self.metrics = metrics = Metrics.from_environment()
         self.core = self._build_core(writer, fonts)
         spill_path = Path(config.clicks.spill_path)
         self.recorder = ClickRecorder(
@@ -210,12 +216,15 @@ class Suo:
             flush_interval=config.clicks.flush_interval_ms / 1000,
             batch_size=config.clicks.batch_size,
         )
+        metrics.follow_clicks(self.recorder)
         self._build_platforms()
         # One set of channels (one group-robot rate limiter) for digests and live reminders.
         channels = self._digest_channels()
         if config.digest.enabled:
             service = DigestService(store, writer, channels, clock, config.digest)
             self.digests = DigestScheduler(service, store, clock, config.digest)
+            metrics.follow(metrics.digests_sent, lambda: service.sent)
+            metrics.follow(metrics.digests_failed, lambda: service.failed)
         self.live = LiveWatch(store, channels, clock, public_url)
 
     def _build_core(self, writer: DigestWriter, fonts: ChartFonts) -> Core:
@@ -224,7 +233,7 @@ class Suo:
         return Core(
             store,
             LinkReplies(self.shortener),
-            PhotoReplies(self.shortener),
+            PhotoReplies(self.shortener, observe_decode=self.metrics.observe_decode),
             BindingReplies(store, clock),
             StatsReplies(store, clock, config.server.public_url),
             DashboardReplies(store, dashboard_links(config), clock),
@@ -311,15 +320,31 @@ class Suo:
             clock=self.clock,
             on_live_pool_empty=self.live.nudge,
         )
-        self.link_caches.append(app[REDIRECTS].forget)
+        handlers = app[REDIRECTS]
+        self.link_caches.append(handlers.forget)
+        self.metrics.follow(self.metrics.redirects, lambda: handlers.redirects)
+        self.metrics.follow(self.metrics.not_found, lambda: handlers.not_found)
+        self._add_operator_routes(app, self.recorder)
         # Mounted even without a secret: every token then gets the 403 page.
         add_dashboard_routes(app, self.store, dashboard_links(self.config), self.clock)
         # The page at / (when [web] enabled) and styled pages for unknown paths and methods.
         add_web_routes(
-            app, self.config, self.store, self.shortener, web_links(self.config), self.clock
+            app,
+            self.config,
+            self.store,
+            self.shortener,
+            web_links(self.config),
+            self.clock,
+            observe_decode=self.metrics.observe_decode,
         )
         self._mount_webhooks(app)
         return app
+
+    def _add_operator_routes(self, app: web.Application, recorder: ClickRecorder | None) -> None:
+        """/metrics and /healthz, for the addresses `server.metrics_from` allows."""
+        server = self.config.server
+        access = OperatorAccess(server.metrics_from, ClientAddress(server.trusted_proxies))
+        add_operator_routes(app, self.metrics, Health(self.store, recorder), access)
 
     def web_app(self) -> web.Application | None:
         """What this process serves: the redirector (with the webhook routes), or without it
@@ -329,11 +354,15 @@ class Suo:
         if not self._receives_webhooks:
             return None
         app = web.Application()
+        self._add_operator_routes(app, None)  # no clicks recorded here
         self._mount_webhooks(app)
         return app
 
     async def _start_parts(self) -> None:
         # Each stop is registered before its start: a start that fails halfway is undone too.
+        if self.metrics.multiprocess_dir is not None:
+            syncing = asyncio.create_task(self.metrics.keep_synced(), name="metrics-sync")
+            self._started.push_async_callback(_cancelled, syncing)
         app = self.web_app()
         if app is not None:
             await self._serve(app)
@@ -387,3 +416,9 @@ async def _stop_telegram(telegram: TelegramAdapter) -> None:
         await telegram.application.bot.shutdown()
     except Exception:
         log.exception("telegram adapter did not stop cleanly")
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -14,7 +14,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from telegram.error import InvalidToken
@@ -26,6 +27,7 @@ from bot.errors import UserError
 from bot.i18n import translate
 from bot.qr import decode_qr_codes
 from bot.storage import StoreUnavailable
+from redirector.metrics import MULTIPROC_ENV
 from suo.app import BOT_PARTS, Part, Suo, reuse_port_supported
 from suo.export import write_export
 from suo.logs import FORMAT, redact_secrets
@@ -124,7 +126,23 @@ def cmd_redirector_workers(args: argparse.Namespace) -> int:
         command += ["--config", args.config]
     if args.verbose:
         command.append("--verbose")
-    return asyncio.run(run_workers([*command, "redirector"], args.workers))
+    with _shared_metrics_dir():
+        return asyncio.run(run_workers([*command, "redirector"], args.workers))
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir() -> Iterator[None]:
+    """Where the workers add up their /metrics (prometheus-client's multiprocess mode): the
+    operator's PROMETHEUS_MULTIPROC_DIR, else a fresh directory for this run, removed after."""
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="suo-metrics-") as path:
+        os.environ[MULTIPROC_ENV] = path  # the workers inherit it
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_ENV]
 
 
 async def cmd_shorten(args: argparse.Namespace) -> int:

@@ -90,7 +90,8 @@ async def test_bot_mode_serves_only_the_webhook_and_runs_its_bot(
         async with Suo(hooked, BOT_PARTS, clock=clock) as suo:
             assert suo.telegram is not None and suo.telegram.application.running
             assert api.webhook_url == "https://suo.test/telegram/webhook"
-            assert await status(f"{base}/healthz") == 404  # no redirector in `suo bot`
+            assert await status(f"{base}/") == 404  # no redirector or web page in `suo bot`
+            assert await status(f"{base}/healthz") == 200  # its own health, for the operator
         assert not suo.telegram.application.running
 
 
