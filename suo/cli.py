@@ -1,5 +1,5 @@
 """The `suo` command: parses arguments, picks a mode's parts and runs them (run, redirector,
-bot, chat), or one-shot commands (shorten, decode, stats, migrate, export).
+bot, chat), or one-shot commands (shorten, decode, stats, migrate, backup, export).
 
 Scripts depend on the flags and JSON shapes here; change them only with a note in README.
 """
@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +30,7 @@ from bot.qr import decode_qr_codes
 from bot.storage import StoreUnavailable
 from redirector.metrics import MULTIPROC_ENV
 from suo.app import BOT_PARTS, Part, Suo, reuse_port_supported
+from suo.backup import backup_sqlite
 from suo.export import write_export
 from suo.logs import FORMAT, redact_secrets
 from suo.workers import run_workers
@@ -241,6 +243,30 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite database while suo runs; PostgreSQL has pg_dump."""
+    url = _config(args).storage.url
+    if not url.startswith("sqlite:///"):
+        print(
+            f"backup: {without_password(url)} is PostgreSQL: back it up with pg_dump "
+            "--format=custom (see docs/operations.md)",
+            file=sys.stderr,
+        )
+        return 2
+    source = Path(url.removeprefix("sqlite:///"))
+    try:
+        summary = backup_sqlite(source, Path(args.path))
+    except (OSError, sqlite3.Error) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        print(f"backup failed: {source} -> {args.path}: {reason}", file=sys.stderr)
+        return 3
+    print(
+        f"sqlite {source} -> {args.path}: {summary.links} links, {summary.clicks} clicks, "
+        f"schema version {summary.schema_version}"
+    )
+    return 0
+
+
 async def cmd_export(args: argparse.Namespace) -> int:
     config = _config(args)
     async with Suo(config, NO_PARTS) as suo:
@@ -353,13 +379,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _operator_commands(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
-    """`migrate` and `export`: an operator's commands on the database alone."""
+    """`migrate`, `backup` and `export`: an operator's commands on the database alone."""
     command(
         "migrate",
         "apply pending database migrations",
         "Open the database, apply the schema migrations it lacks, and print the engine and "
         "the schema version before -> after.",
     )
+    p = command(
+        "backup",
+        "a consistent copy of the SQLite database, while suo runs",
+        "Copy the SQLite database to PATH (replaced if it exists) as of one moment, with "
+        "SQLite's online backup API, while suo keeps running; check the copy and print what "
+        "it holds. PostgreSQL: use pg_dump.",
+    )
+    p.add_argument("path", metavar="PATH")
     p = command(
         "export",
         "a group's links and daily clicks as CSV",
@@ -380,7 +414,7 @@ def _operator_commands(command: Callable[[str, str, str], argparse.ArgumentParse
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.INFO
-    quiet = ("chat", "shorten", "decode", "stats", "migrate", "export")
+    quiet = ("chat", "shorten", "decode", "stats", "migrate", "backup", "export")
     if args.command in quiet and not args.verbose:
         level = logging.WARNING  # keep the chat and script output readable
     logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr)
@@ -396,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_decode(args)
         if args.command == "migrate":
             return asyncio.run(cmd_migrate(args))
+        if args.command == "backup":
+            return cmd_backup(args)
         if args.command == "export":
             return asyncio.run(cmd_export(args))
         return asyncio.run(cmd_stats(args))
