@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.config import Config
 from bot.qr import render_qr_png
 from bot.scheduler import RunOutcome
-from redirector.metrics import Health
+from redirector.metrics import MULTIPROC_ENV, Health
 from suo.app import Suo
 from tests.conftest import (
     BOTH_ENGINES,
@@ -155,24 +155,38 @@ async def test_metrics_and_health_are_a_404_to_addresses_not_allowed(
 
 
 @pytest.mark.sqlite_only("the processes' shared metrics do not depend on the engine")
-async def test_workers_on_one_port_each_serve_the_sum_of_all_their_metrics(
-    tmp_path: Path, storage_url: str
+@pytest.mark.parametrize("started", ["by --workers 2", "apart, sharing a directory"])
+async def test_processes_on_one_port_each_serve_the_sum_of_all_their_metrics(
+    tmp_path: Path, storage_url: str, started: str
 ) -> None:
-    """Each scrape reaches one of the `--workers 2` processes (SO_REUSEPORT); every one of
-    them must show all redirects, or Prometheus would see counters jump up and down."""
+    """Each scrape reaches one of the two processes (SO_REUSEPORT); every one of them must
+    show all redirects, or Prometheus would see counters jump up and down."""
     running = Redirectors(process_config(tmp_path, free_port()), storage_url)
+    shared = tmp_path / "metrics"
     try:
-        short_url = await shorten(running, "https://example.com/workers-metrics")
-        await running.start("redirector", "--workers", "2")
+        short_url = await shorten(running, "https://example.com/processes-metrics")
+        if started == "by --workers 2":
+            await running.start("redirector", "--workers", "2")  # sets up its own directory
+        else:
+            shared.mkdir()
+            running.env[MULTIPROC_ENV] = str(shared)
+            for _ in range(2):
+                await running.start("redirector")
         await running.listening(2)
         clicks = 40
         assert await statuses(short_url, clicks) == {302}
         base = short_url.rsplit("/", 1)[0]
         totals = await scrapes_until(f"{base}/metrics", "suo_clicks_written_total", clicks)
         assert {t["suo_redirects_total"] for t in totals} == {clicks}
-        assert await running.stop() == [0]
+        assert {t["suo_clicks_queued"] for t in totals} == {0}
+        assert set(await running.stop()) == {0}
     finally:
         await running.kill()
+    if started != "by --workers 2":
+        # Stopped cleanly, each process took its queued-clicks gauge out of the shared sum;
+        # their counters stay, so totals never go down across restarts.
+        assert len(list(shared.glob("counter_*.db"))) == 2
+        assert not list(shared.glob("gauge_live*"))
 
 
 async def scrapes_until(url: str, name: str, value: float) -> list[dict[str, float]]:
