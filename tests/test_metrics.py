@@ -19,7 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.config import Config
 from bot.qr import render_qr_png
 from bot.scheduler import RunOutcome
-from redirector.metrics import MULTIPROC_ENV, Health
+from redirector.clicks import ClickRecorder
+from redirector.metrics import MULTIPROC_ENV, Health, Metrics
 from suo.app import Suo
 from tests.conftest import (
     BOTH_ENGINES,
@@ -33,6 +34,7 @@ from tests.conftest import (
 from tests.test_cli import BROWSER_UA
 from tests.test_digest import FIRE, seed_week
 from tests.test_processes import READY_TIMEOUT, Redirectors, shorten, statuses
+from tests.test_redirector import FailingStore
 
 ENGINES = BOTH_ENGINES
 
@@ -86,6 +88,43 @@ async def test_healthz_says_so_when_queued_clicks_stop_being_written(suo: Suo) -
     assert await health.problem() == "clicks not being written"
     await suo.recorder.flush()
     assert await health.problem() is None
+
+
+class HangingStore:
+    """A database that accepted the connection and never answers."""
+
+    async def schema_versions(self) -> tuple[int, int]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.sqlite_only("the store is a stand-in")
+async def test_healthz_says_the_database_is_too_slow_when_it_does_not_answer_in_time(
+    suo: Suo,
+) -> None:
+    health = Health(HangingStore(), None, timeout=0.05)  # type: ignore[arg-type]
+    assert await health.problem() == "database too slow"
+
+
+@pytest.mark.sqlite_only("the outage is a stand-in store")
+async def test_metrics_count_clicks_spilled_while_the_database_is_down(
+    suo: Suo, tmp_path: Path
+) -> None:
+    flaky = FailingStore(suo.store)
+    recorder = ClickRecorder(
+        flaky, clock=suo.clock, spill_path=tmp_path / "down.spill.jsonl", retry_delay=0
+    )
+    metrics = Metrics()
+    metrics.follow_clicks(recorder)
+    for _ in range(7):
+        recorder.record("abc1234", None, BROWSER_UA, "198.51.100.7", "")
+    metrics.sync()
+    assert parse(metrics.exposition().decode())["suo_clicks_queued"] == 7
+    await recorder.flush()
+    metrics.sync()
+    seen = parse(metrics.exposition().decode())
+    assert (seen["suo_clicks_spilled_total"], seen["suo_clicks_written_total"]) == (7, 0)
+    assert seen["suo_clicks_queued"] == 0
 
 
 async def test_metrics_count_redirects_404s_and_written_clicks(
