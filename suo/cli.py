@@ -109,7 +109,7 @@ async def cmd_run(args: argparse.Namespace, *, mode: str) -> int:
         else:
             if mode in ("run", "bot") and not config.has_platform:
                 log.info("no platform token and stdin is not a terminal: no chat started")
-            await _wait_for_signal()
+            await suo.run_until(_wait_for_signal())
     return 0
 
 
