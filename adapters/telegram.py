@@ -50,7 +50,6 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential,
 )
-from tenacity.wait import wait_base
 
 from bot.commands import parse_command
 from bot.config import TelegramConfig
@@ -123,7 +122,6 @@ class TelegramAdapter:
         *,
         public_url: str,
         application: Application[Any, Any, Any, Any, Any, Any] | None = None,
-        connect_wait: wait_base = CONNECT_WAIT,
     ) -> None:
         # httpx logs every request URL at INFO, and Bot API URLs contain the token.
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -134,7 +132,6 @@ class TelegramAdapter:
         self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
         self._username = ""
         self._can_read_all = True
-        self._connect_wait = connect_wait
         self._connecting: asyncio.Task[None] | None = None
         self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         self.application.add_handler(
@@ -190,7 +187,7 @@ class TelegramAdapter:
 
         retrying = AsyncRetrying(
             retry=retry_if_exception(_unreachable),
-            wait=self._connect_wait,
+            wait=CONNECT_WAIT,
             before_sleep=log_unreachable,
             reraise=True,
         )
