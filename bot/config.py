@@ -181,6 +181,16 @@ class TelegramConfig:
         return self.mode == "webhook"
 
 
+# Where WeCom's AI bot callbacks point (developer.work.weixin.qq.com/document/path/...):
+# 100719 接收消息, 图片 url "图片的下载url, 该url五分钟内有效", every example on
+# ww-aibot-img-1258476243.cos.ap-guangzhou.myqcloud.com; 101138 主动回复消息, "假设
+# response_url 是: https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=...".
+WECOM_FETCH_HOSTS = (
+    "ww-aibot-img-1258476243.cos.ap-guangzhou.myqcloud.com",
+    "qyapi.weixin.qq.com",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class WeComConfig:
     token: str = setting("", env="SUO_WECOM_TOKEN", secret=True)
@@ -189,6 +199,9 @@ class WeComConfig:
     webhook_base_url: str = setting("https://qyapi.weixin.qq.com", check=http_url)
     admins: tuple[str, ...] = setting((), check=user_ids)
     reply_deadline_ms: int = setting(4000, check=between(100, 4500))
+    # The only hosts a callback's image URLs and response_url may point at (exact host names):
+    # a callback names URLs suo then fetches or posts to, so nothing else is ever contacted.
+    fetch_hosts: tuple[str, ...] = setting(WECOM_FETCH_HOSTS, check=domains)
 
     @property
     def enabled(self) -> bool:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SECRET_KEYS, SECTIONS, ConfigError, load_config, parse_config, secret_values
+from bot.config import (
+    SECRET_KEYS,
+    SECTIONS,
+    WECOM_FETCH_HOSTS,
+    ConfigError,
+    load_config,
+    parse_config,
+    secret_values,
+)
 from suo.logs import RedactingFormatter
 from tests.conftest import REPO
 
@@ -19,6 +27,16 @@ def test_example_config_loads_with_no_tokens() -> None:
     assert config.server.public_url == "http://127.0.0.1:8080"
     assert config.storage.url == "sqlite:///suo.db"
     assert config.links.code_length == 7
+
+
+def test_wecom_fetch_hosts_default_to_wecoms_and_are_set_in_the_file() -> None:
+    assert load_config(None, env={}).wecom.fetch_hosts == WECOM_FETCH_HOSTS
+    example = load_config(REPO / "config.example.toml", env={})
+    assert example.wecom.fetch_hosts == WECOM_FETCH_HOSTS
+    config = parse_config({"wecom": {"fetch_hosts": ["Img.Example.COM"]}}, env={})
+    assert config.wecom.fetch_hosts == ("img.example.com",)  # URL hosts compare lowercased
+    with pytest.raises(ConfigError, match=r"wecom\.fetch_hosts"):
+        parse_config({"wecom": {"fetch_hosts": "qyapi.weixin.qq.com"}}, env={})
 
 
 def test_defaults_without_a_file() -> None:
