@@ -28,6 +28,7 @@ from bot.qr import decode_qr_codes
 from bot.storage import StoreUnavailable
 from suo.app import BOT_PARTS, Part, Suo, reuse_port_supported
 from suo.export import write_export
+from suo.fatal import exit_in_one_line_on_sigbus
 from suo.logs import FORMAT, redact_secrets
 from suo.workers import run_workers
 
@@ -367,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = logging.WARNING  # keep the chat and script output readable
     logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr)
     redact_secrets(())  # Bot API tokens in URLs, until the config names the secrets
+    # Referenced until the process ends: libc calls it on SIGBUS (see suo/fatal.py).
+    sigbus_handler = exit_in_one_line_on_sigbus()  # noqa: F841
     try:
         if args.command == "redirector" and args.workers > 1:
             return cmd_redirector_workers(args)

@@ -6,6 +6,7 @@ Covers the README walk-through: shorten, open the short link, see the click in `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import aiohttp
@@ -283,3 +285,45 @@ def test_shorten_refuses_urls_with_credentials(cfg: Path, url: str, host: str) -
     assert result.stdout == ""
     assert "用户名或密码" in result.stderr and host in result.stderr
     assert "pass@" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_shm_cut_short_under_a_running_redirector_stops_it_in_one_line(cfg: Path) -> None:
+    """SQLite maps the database's -shm; truncated under a live process (a restore copying files
+    over it, a cleanup script), the next access faults with SIGBUS. The process says so in
+    one line and exits 3 instead of dying by the signal. Needs no mount: any truncation does."""
+    short = json.loads(suo(cfg, "shorten", "https://example.com/shm", "--json").stdout)
+    shm = Path(str(tomllib.loads(cfg.read_text())["storage"]["url"]).removeprefix("sqlite:///"))
+    shm = shm.with_name(shm.name + "-shm")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "suo.cli", "--config", str(cfg), "redirector"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert asyncio.run(click_once(short["short_url"]))[0] == 302
+        os.truncate(shm, 0)
+        with contextlib.suppress(aiohttp.ClientError):  # the click batch or this read faults
+            asyncio.run(click_once(short["short_url"]))
+        _, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 3, err
+    assert err.decode().splitlines()[-1].startswith("suo: stopped by SIGBUS: a memory-mapped file")
+    assert b"Traceback" not in err
+
+
+def test_a_shm_that_cannot_be_written_is_refused_in_one_line(cfg: Path) -> None:
+    """A -shm SQLite cannot write (here a directory in its place; a read-only file or a full
+    disk answer the same way): the command refuses at open, one line and exit 3."""
+    db = Path(str(tomllib.loads(cfg.read_text())["storage"]["url"]).removeprefix("sqlite:///"))
+    assert suo(cfg, "shorten", "https://example.com/before").returncode == 0
+    db.with_name(db.name + "-shm").mkdir()
+    result = suo(cfg, "shorten", "https://example.com/after")
+    assert result.returncode == 3
+    assert result.stderr.splitlines() == [
+        f"database unavailable: cannot open the SQLite database {db}: "
+        "attempt to write a readonly database"
+    ]
