@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 DEFAULT_SPILL_PATH = "suo-clicks.spill.jsonl"
 
@@ -283,7 +283,9 @@ def secret_values(config: Config) -> list[str]:
     values = [str(getattr(getattr(config, section), key)) for section, key in SECRET_KEYS]
     values.append(config.telegram.token.partition(":")[2])  # the part after the bot id
     with contextlib.suppress(ValueError):
-        values.append(urlsplit(config.storage.url).password or "")
+        password = urlsplit(config.storage.url).password or ""
+        # As written in the URL, and as the driver sends it (a %40 in the URL is an @).
+        values += [password, unquote(password)]
     return [v for v in values if v]
 
 

@@ -141,6 +141,15 @@ def test_the_log_formatter_redacts_configured_secrets_and_bot_tokens() -> None:
     assert "secretpart" not in line and "/bot***/getMe" in line
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "db said S3cretPass abc", (), None)
     assert formatter.format(record).endswith("db said *** abc")
+    robot = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx&debug=1"
+    record = logging.LogRecord("aiohttp.client", logging.ERROR, __file__, 1, "%s", (robot,), None)
+    assert formatter.format(record).endswith("/cgi-bin/webhook/send?key=***&debug=1")
+
+
+def test_a_password_is_redacted_as_written_and_as_sent() -> None:
+    url = "postgresql://suo:p%40ss-w0rd!@db.example/suo"
+    config = parse_config({"storage": {"url": url}}, env={})
+    assert {"p%40ss-w0rd!", "p@ss-w0rd!"} <= set(secret_values(config))
 
 
 def test_every_secret_key_may_come_from_env_and_is_kept_out_of_repr_and_logs() -> None:
