@@ -17,6 +17,8 @@ import aiohttp
 
 from tests.conftest import free_port, process_config
 from tests.fake_telegram import FakeBotApi
+from tests.fake_wecom import FakeWeCom
+from tests.wecom_builders import group_text
 
 TOKEN = "123456:AAF-connect-test-token-value_0123"
 UNREACHABLE = "telegram Bot API unreachable at"
@@ -31,19 +33,27 @@ def reserved_socket() -> socket.socket:
     return sock
 
 
-def telegram_process_config(tmp_path: Path, api_port: int, port: int = 0) -> Path:
-    """`suo` on `port` (the redirector's) with Telegram's Bot API at 127.0.0.1:`api_port`."""
+def telegram_process_config(
+    tmp_path: Path, api_port: int, port: int = 0, wecom: FakeWeCom | None = None
+) -> Path:
+    """`suo` on `port` (the redirector's) with Telegram's Bot API at 127.0.0.1:`api_port`, and
+    the WeCom AI bot of `wecom` when given."""
     api = f"http://127.0.0.1:{api_port}"
-    return process_config(
-        tmp_path,
-        port or free_port(),
-        f"""
+    tables = f"""
 [telegram]
 token = "{TOKEN}"
 api_base_url = "{api}/bot"
 file_base_url = "{api}/file/bot"
-""",
-    )
+"""
+    if wecom is not None:
+        tables += f"""
+[wecom]
+token = "{wecom.token}"
+encoding_aes_key = "{wecom.encoding_aes_key}"
+webhook_base_url = "{wecom.url}"
+fetch_hosts = ["127.0.0.1"]
+"""
+    return process_config(tmp_path, port or free_port(), tables)
 
 
 @asynccontextmanager
@@ -87,25 +97,38 @@ async def healthz(port: int) -> int:
         return response.status
 
 
-async def test_run_serves_links_while_telegram_is_unreachable_and_connects_when_it_is_back(
+async def telegram_comes_back(
+    process: asyncio.subprocess.Process, sock: socket.socket, lines: list[str]
+) -> None:
+    """The Bot API starts on `sock`: the process connects, polls, and stops cleanly."""
+    async with FakeBotApi(token=TOKEN, sock=sock) as api:
+        await api.wait_for_call("getUpdates", timeout=30)
+        await read_until(process, "telegram bot @suo_test_bot ready", lines)
+        process.send_signal(signal.SIGTERM)
+        assert process.stderr is not None
+        lines += (await process.stderr.read()).decode().splitlines()
+        assert await process.wait() == 0
+
+
+async def test_run_serves_links_and_wecom_while_telegram_is_unreachable_then_connects(
     tmp_path: Path,
 ) -> None:
     sock = reserved_socket()
     api_port, port = sock.getsockname()[1], free_port()
-    cfg = telegram_process_config(tmp_path, api_port, port)
     lines: list[str] = []
-    async with suo_process(cfg, "run") as process:
-        await read_until(process, "listening on", lines)
-        await read_until(process, UNREACHABLE, lines)
-        await read_until(process, UNREACHABLE, lines)
-        assert await healthz(port) == 200  # short links keep working meanwhile
-        async with FakeBotApi(token=TOKEN, sock=sock) as api:
-            await api.wait_for_call("getUpdates", timeout=30)
-            await read_until(process, "telegram bot @suo_test_bot ready", lines)
-            process.send_signal(signal.SIGTERM)
-            assert process.stderr is not None
-            lines += (await process.stderr.read()).decode().splitlines()
-            assert await process.wait() == 0
+    async with FakeWeCom() as wecom:
+        cfg = telegram_process_config(tmp_path, api_port, port, wecom)
+        async with suo_process(cfg, "run") as process:
+            await read_until(process, "listening on", lines)
+            await read_until(process, UNREACHABLE, lines)
+            await read_until(process, UNREACHABLE, lines)
+            # Short links and the WeCom bot keep working meanwhile.
+            assert await healthz(port) == 200
+            message = group_text("https://example.com/while-telegram-is-away")
+            result = await wecom.send_callback(f"http://127.0.0.1:{port}/wecom/callback", message)
+            assert result.reply is not None
+            assert f"http://127.0.0.1:{port}/" in result.reply["stream"]["content"]
+            await telegram_comes_back(process, sock, lines)
     tries = [line for line in lines if UNREACHABLE in line]
     assert "next try in 1 s" in tries[0] and "next try in 2 s" in tries[1]
     assert f"http://127.0.0.1:{api_port} " in tries[0]
