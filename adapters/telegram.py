@@ -7,6 +7,8 @@ Owns everything Telegram-specific: entities, photo sizes, captions (1,024), medi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -14,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import (
@@ -68,12 +71,20 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_MEDIA_GROUP = 10
 ALLOWED_UPDATES = [Update.MESSAGE, Update.MY_CHAT_MEMBER]
 _SEND_ATTEMPTS = 3
+# Between attempts to reach an unreachable Bot API: 1, 2, 4... s, then every minute.
+CONNECT_WAIT = wait_exponential(multiplier=1, min=1, max=60)
 
 
 def _worth_resending(error: BaseException) -> bool:
     # TimedOut: the request may have arrived, a retry could post the reply twice.
     # BadRequest (PTB files it under NetworkError) will fail the same way again.
     return isinstance(error, NetworkError) and not isinstance(error, TimedOut | BadRequest)
+
+
+def _unreachable(error: BaseException) -> bool:
+    # A refused connection, a timeout, a 5xx: the Bot API may answer later. BadRequest (filed
+    # under NetworkError) and InvalidToken will not change by waiting.
+    return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
 
 
 def _log_send_retry(state: RetryCallState) -> None:
@@ -121,6 +132,7 @@ class TelegramAdapter:
         self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
         self._username = ""
         self._can_read_all = True
+        self._connecting: asyncio.Task[None] | None = None
         self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         self.application.add_handler(
             ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
@@ -132,32 +144,96 @@ class TelegramAdapter:
         return self._public_url + self._config.webhook_path
 
     async def start(self) -> None:
-        app = self.application
-        if app.running:
+        """Connect to the Bot API, then poll (or set the webhook). A refused token raises
+        InvalidToken. While the Bot API is unreachable, start() returns after the first attempt
+        and the adapter keeps trying in the background (`connecting`), so the rest of the
+        process serves meanwhile."""
+        if self.application.running or self._connecting is not None:
             raise RuntimeError("the telegram adapter is already running")
-        await app.initialize()  # getMe: fails here, clearly, on a wrong token
-        me = app.bot
-        self._username = me.username
-        self._can_read_all = bool(me.can_read_all_group_messages)
+        first_missed = asyncio.Event()
+        connecting = asyncio.create_task(self._connect(first_missed))
+        missed = asyncio.create_task(first_missed.wait())
+        try:
+            await asyncio.wait({connecting, missed}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            connecting.cancel()
+            raise
+        finally:
+            missed.cancel()
+        if connecting.done():
+            connecting.result()  # a refused token (or any error that is not a network one)
+        else:
+            self._connecting = connecting
+
+    @property
+    def connecting(self) -> asyncio.Task[None] | None:
+        """The background attempts while the Bot API is unreachable: done once connected, or
+        raising what ended them (InvalidToken when a later answer refuses the token)."""
+        return self._connecting
+
+    async def _connect(self, first_missed: asyncio.Event) -> None:
+        def log_unreachable(state: RetryCallState) -> None:
+            first_missed.set()
+            error = state.outcome.exception() if state.outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else 0
+            # One line per attempt: PTB's traceback would say nothing more an operator can use.
+            log.warning(
+                "telegram Bot API unreachable at %s (%s: %s): next try in %.0f s",
+                self._api_origin,
+                type(error).__name__,
+                error,
+                delay,
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_unreachable),
+            wait=CONNECT_WAIT,
+            before_sleep=log_unreachable,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self._start_once()
+
+    @property
+    def _api_origin(self) -> str:
+        # The base URL without its path: PTB appends the token to the path.
+        url = urlsplit(self._config.api_base_url)
+        return f"{url.scheme}://{url.netloc}"
+
+    async def _start_once(self) -> None:
+        app = self.application
+        try:
+            await app.initialize()  # getMe: a wrong token is refused here
+            self._username = app.bot.username
+            self._can_read_all = bool(app.bot.can_read_all_group_messages)
+            await self._set_command_menus()
+            await app.start()
+            await self._receive_updates()
+        except NetworkError:
+            await self._halt()  # the next attempt starts again from getMe
+            raise
         log.info(
             "telegram bot @%s ready (mode=%s, reads all group messages=%s)",
             self._username,
             self._config.mode,
             self._can_read_all,
         )
-        await self._set_command_menus()
-        await app.start()
+
+    async def _receive_updates(self) -> None:
+        bot = self.application.bot
         if self._config.mode == "webhook":
-            await app.bot.set_webhook(
+            await bot.set_webhook(
                 self.webhook_url,
                 secret_token=self._config.webhook_secret,
                 allowed_updates=ALLOWED_UPDATES,
             )
             log.info("telegram webhook set to %s", self.webhook_url)
         else:
-            await app.bot.delete_webhook()
-            assert app.updater is not None  # noqa: S101 - polling mode builds an Updater
-            await app.updater.start_polling(
+            await bot.delete_webhook()
+            updater = self.application.updater
+            assert updater is not None  # noqa: S101 - polling mode builds an Updater
+            await updater.start_polling(
                 allowed_updates=ALLOWED_UPDATES, error_callback=self._on_polling_error
             )
 
@@ -183,12 +259,20 @@ class TelegramAdapter:
             log.warning("telegram setMyCommands failed: %s", type(e).__name__)
 
     async def stop(self) -> None:
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                await connecting
+        await self._halt()
+        await self.application.shutdown()  # a no-op when it was never initialized
+
+    async def _halt(self) -> None:
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
             await app.stop()
-        await app.shutdown()  # PTB makes this a no-op when it was never initialized
 
     @property
     def uses_webhook(self) -> bool:

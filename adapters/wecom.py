@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +32,7 @@ from wechatpy.utils import WeChatSigner
 from adapters.wecom_webhook import fit_bytes
 from bot.config import WeComConfig
 from bot.core import Core
+from bot.errors import UserError
 from bot.i18n import translate
 from bot.model import ChatKind, ImageSource, IncomingMessage, Reply, Sender
 from bot.urls import find_urls
@@ -208,11 +210,30 @@ class WeComAdapter:
             return _stream_reply(work.result())
         # Past WeCom's reply window: answer briefly now, send the result via response_url.
         response_url = str(message.get("response_url") or "")
-        task = asyncio.create_task(self._follow_up(work, response_url, incoming.chat_id))
+        deliverable = bool(response_url) and self._may_fetch(
+            response_url, "response_url", incoming.chat_id
+        )
+        task = asyncio.create_task(
+            self._follow_up(work, response_url if deliverable else "", incoming.chat_id)
+        )
         self._followups.add(task)
         task.add_done_callback(self._followups.discard)
         lang = await self._core.group_language(PLATFORM, incoming.chat_id, incoming.chat_title)
-        return _stream(translate(lang, "working"))
+        return _stream(translate(lang, "working" if deliverable else "result_undeliverable"))
+
+    def _may_fetch(self, url: str, what: str, chat_id: str) -> bool:
+        """True when `url` (from a callback) is on one of WeCom's hosts; else one warning."""
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "") if parts.scheme in ("http", "https") else ""
+        except ValueError:  # an unparsable URL: no host to trust
+            host = ""
+        if host and host in self._config.fetch_hosts:
+            return True
+        log.warning(
+            "wecom %s refused chat=%s: host %r is not in wecom.fetch_hosts", what, chat_id, host
+        )
+        return False
 
     async def _follow_up(
         self, work: asyncio.Future[list[Reply]], response_url: str, chat_id: str
@@ -233,24 +254,24 @@ class WeComAdapter:
 
     def to_incoming(self, message: dict[str, Any]) -> IncomingMessage | None:
         msgtype = message.get("msgtype")
+        user_id = str((message.get("from") or {}).get("userid") or "unknown")
+        is_group = message.get("chattype") == "group"
+        chat_id = str(message.get("chatid") or "") if is_group else f"single:{user_id}"
         texts: list[str] = []
         images: list[ImageSource] = []
         if msgtype == "text":
             texts.append(str((message.get("text") or {}).get("content") or ""))
         elif msgtype == "image":
-            images.append(self._image(message.get("image") or {}, 1))
+            images.append(self._image(message.get("image") or {}, 1, chat_id))
         elif msgtype == "mixed":
             for index, item in enumerate((message.get("mixed") or {}).get("msg_item") or [], 1):
                 if item.get("msgtype") == "text":
                     texts.append(str((item.get("text") or {}).get("content") or ""))
                 elif item.get("msgtype") == "image":
-                    images.append(self._image(item.get("image") or {}, index))
+                    images.append(self._image(item.get("image") or {}, index, chat_id))
         else:
             return None  # events, voice, files...: nothing to shorten
         text = " ".join(_MENTION.sub("", t, count=1).strip() for t in texts).strip()
-        user_id = str((message.get("from") or {}).get("userid") or "unknown")
-        is_group = message.get("chattype") == "group"
-        chat_id = str(message.get("chatid") or "") if is_group else f"single:{user_id}"
         return IncomingMessage(
             platform=PLATFORM,
             chat_id=chat_id,
@@ -265,18 +286,18 @@ class WeComAdapter:
             addressed=True,  # group messages reach the AI bot only when it is @-mentioned
         )
 
-    def _image(self, image: dict[str, Any], index: int) -> ImageSource:
+    def _image(self, image: dict[str, Any], index: int, chat_id: str) -> ImageSource:
         url = str(image.get("url") or "")
 
         async def load() -> bytes:
+            if not self._may_fetch(url, "image url", chat_id):
+                raise UserError("image_host_refused", "image_host_refused")
             return await self.download_image(url)
 
         return ImageSource(f"wecom_image_{index}.jpg", None, load)
 
     async def download_image(self, url: str) -> bytes:
         """WeCom serves the AI bot's images AES-encrypted with the callback key."""
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("image url is not http(s)")
         async with self._session().get(url) as resp:
             resp.raise_for_status()
             if (resp.content_length or 0) > MAX_IMAGE_BYTES + 64:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 DEFAULT_SPILL_PATH = "suo-clicks.spill.jsonl"
 
@@ -184,6 +184,16 @@ class TelegramConfig:
         return self.mode == "webhook"
 
 
+# Where WeCom's AI bot callbacks point (developer.work.weixin.qq.com/document/path/...):
+# 100719 接收消息, 图片 url "图片的下载url, 该url五分钟内有效", every example on
+# ww-aibot-img-1258476243.cos.ap-guangzhou.myqcloud.com; 101138 主动回复消息, "假设
+# response_url 是: https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=...".
+WECOM_FETCH_HOSTS = (
+    "ww-aibot-img-1258476243.cos.ap-guangzhou.myqcloud.com",
+    "qyapi.weixin.qq.com",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class WeComConfig:
     token: str = setting("", env="SUO_WECOM_TOKEN", secret=True)
@@ -192,6 +202,9 @@ class WeComConfig:
     webhook_base_url: str = setting("https://qyapi.weixin.qq.com", check=http_url)
     admins: tuple[str, ...] = setting((), check=user_ids)
     reply_deadline_ms: int = setting(4000, check=between(100, 4500))
+    # The only hosts a callback's image URLs and response_url may point at (exact host names):
+    # a callback names URLs suo then fetches or posts to, so nothing else is ever contacted.
+    fetch_hosts: tuple[str, ...] = setting(WECOM_FETCH_HOSTS, check=domains)
 
     @property
     def enabled(self) -> bool:
@@ -273,7 +286,9 @@ def secret_values(config: Config) -> list[str]:
     values = [str(getattr(getattr(config, section), key)) for section, key in SECRET_KEYS]
     values.append(config.telegram.token.partition(":")[2])  # the part after the bot id
     with contextlib.suppress(ValueError):
-        values.append(urlsplit(config.storage.url).password or "")
+        password = urlsplit(config.storage.url).password or ""
+        # As written in the URL, and as the driver sends it (a %40 in the URL is an @).
+        values += [password, unquote(password)]
     return [v for v in values if v]
 
 

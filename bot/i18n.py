@@ -736,6 +736,16 @@ _CATALOG: dict[str, dict[str, str]] = {
         ),
     },
     # WeCom's quick answer when the reply takes longer than its callback may wait.
+    "image_host_refused": {
+        "zh-CN": "这张图片来自不受信任的地址，未读取。如果一再出现，请告诉管理员。",
+        "en": "That image comes from an address this bot does not trust, so it was not read. "
+        "If this keeps happening, tell the operator.",
+    },
+    "result_undeliverable": {
+        "zh-CN": "处理时间较长，但这条消息的回复地址不受信任，结果无法送达。请告诉管理员。",
+        "en": "This takes a while, and this message's reply address is not trusted, so the "
+        "result cannot be delivered. Please tell the operator.",
+    },
     "working": {
         "zh-CN": "收到，正在处理，稍后把结果发到群里…",
         "en": "Got it, working on it; the result follows shortly…",

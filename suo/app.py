@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Self
@@ -171,6 +171,22 @@ class Suo:
         except BaseException:
             await self.stop()
             raise
+
+    async def run_until(self, stop: Awaitable[None]) -> None:
+        """Serve until `stop` is done. A part still connecting in the background (Telegram,
+        while its Bot API is unreachable) that ends in an error, such as a token refused once
+        Telegram answers, raises it here."""
+        stopping = asyncio.ensure_future(stop)
+        watched: set[asyncio.Future[None]] = {stopping}
+        if self.telegram is not None and self.telegram.connecting is not None:
+            watched.add(self.telegram.connecting)
+        try:
+            while not stopping.done():
+                done, watched = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    finished.result()
+        finally:
+            stopping.cancel()
 
     async def stop(self) -> None:
         """Stop what start() started, last first. Does nothing when not running."""

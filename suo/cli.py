@@ -32,6 +32,7 @@ from redirector.metrics import MULTIPROC_ENV
 from suo.app import BOT_PARTS, Part, Suo, reuse_port_supported
 from suo.backup import backup_sqlite
 from suo.export import write_export
+from suo.fatal import exit_in_one_line_on_sigbus
 from suo.logs import FORMAT, redact_secrets
 from suo.workers import run_workers
 
@@ -113,7 +114,7 @@ async def cmd_run(args: argparse.Namespace, *, mode: str) -> int:
         else:
             if mode in ("run", "bot") and not config.has_platform:
                 log.info("no platform token and stdin is not a terminal: no chat started")
-            await _wait_for_signal()
+            await suo.run_until(_wait_for_signal())
     return 0
 
 
@@ -419,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = logging.WARNING  # keep the chat and script output readable
     logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr)
     redact_secrets(())  # Bot API tokens in URLs, until the config names the secrets
+    # Referenced until the process ends: libc calls it on SIGBUS (see suo/fatal.py).
+    sigbus_handler = exit_in_one_line_on_sigbus()  # noqa: F841
     try:
         if args.command == "redirector" and args.workers > 1:
             return cmd_redirector_workers(args)

@@ -13,10 +13,14 @@ _MIN_SECRET = 6  # shorter values would redact ordinary words
 _REDACTED = "***"
 # A Bot API token in a URL path (`/bot123456:AA.../getMe`), whether or not it is configured here.
 _BOT_TOKEN = re.compile(r"(?<=/bot)\d{3,}:[A-Za-z0-9_-]{20,}")
+# A WeCom group robot's key (`.../cgi-bin/webhook/send?key=...`): bound in chat, so it is in the
+# database, not the config, yet it lets anyone post to that group.
+_ROBOT_KEY = re.compile(r"(?<=/cgi-bin/webhook/send\?key=)[^&\s'\"<>]+")
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats as usual, then replaces each secret (and any Bot API token in a URL) with ***.
+    """Formats as usual, then replaces each secret (and any Bot API token or WeCom robot key in a
+    URL) with ***.
 
     Applied to the whole formatted line, so messages, their arguments and tracebacks are all
     covered, whichever library logged them.
@@ -33,7 +37,7 @@ class RedactingFormatter(logging.Formatter):
     def redact(self, text: str) -> str:
         if self._secrets is not None:
             text = self._secrets.sub(_REDACTED, text)
-        return _BOT_TOKEN.sub(_REDACTED, text)
+        return _ROBOT_KEY.sub(_REDACTED, _BOT_TOKEN.sub(_REDACTED, text))
 
 
 def redact_secrets(secrets: Iterable[str]) -> None:

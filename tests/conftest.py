@@ -208,13 +208,14 @@ def telegram_config(config: Config, api: FakeBotApi, **overrides: object) -> Con
 
 
 def wecom_config(config: Config, fake: FakeWeCom, **overrides: object) -> Config:
-    """`config` with the WeCom AI bot on, its callback crypto and group robots at `fake`."""
+    """`config` with the WeCom AI bot on, its callback crypto and group robots at `fake`, and
+    its images and response_url (on 127.0.0.1) allowed."""
     wecom = replace(
         config.wecom,
         token=fake.token,
         encoding_aes_key=fake.encoding_aes_key,
         webhook_base_url=fake.url,
-        **overrides,  # type: ignore[arg-type]
+        **({"fetch_hosts": ("127.0.0.1",)} | overrides),  # type: ignore[arg-type]
     )
     return replace(config, wecom=wecom)
 

@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import re
+import socket
 import warnings
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -213,6 +214,7 @@ class FakeBotApi:
         member_statuses: Mapping[tuple[int, int], str] | None = None,
         group_messages_per_minute: int | None = None,
         clock: Callable[[], datetime] | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         bot_id, _, _ = token.partition(":")
         if not bot_id.isdigit():
@@ -283,6 +285,8 @@ class FakeBotApi:
         self._method_names = {name.lower(): name for name in self._methods}
 
         self._runner: web.AppRunner | None = None
+        # A socket bound before the fake starts: a bot pointed at it is refused until then.
+        self._sock = sock
         self._port = 0
         self._session: aiohttp.ClientSession | None = None
         self._webhook_task: asyncio.Task[None] | None = None
@@ -308,7 +312,11 @@ class FakeBotApi:
         app.router.add_get("/file/bot{token}/{file_path:.+}", self._handle_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site: web.BaseSite
+        if self._sock is not None:
+            site = web.SockSite(self._runner, self._sock)
+        else:
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))

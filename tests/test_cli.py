@@ -6,6 +6,7 @@ Covers the README walk-through: shorten, open the short link, see the click in `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import aiohttp
@@ -283,3 +285,111 @@ def test_shorten_refuses_urls_with_credentials(cfg: Path, url: str, host: str) -
     assert result.stdout == ""
     assert "用户名或密码" in result.stderr and host in result.stderr
     assert "pass@" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_shm_cut_short_under_a_running_redirector_stops_it_in_one_line(cfg: Path) -> None:
+    """SQLite maps the database's -shm; truncated under a live process (a restore copying files
+    over it, a cleanup script), the next access faults with SIGBUS. The process says so in
+    one line and exits 3 instead of dying by the signal. Needs no mount: any truncation does."""
+    short = json.loads(suo(cfg, "shorten", "https://example.com/shm", "--json").stdout)
+    shm = Path(str(tomllib.loads(cfg.read_text())["storage"]["url"]).removeprefix("sqlite:///"))
+    shm = shm.with_name(shm.name + "-shm")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "suo.cli", "--config", str(cfg), "redirector"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert asyncio.run(click_once(short["short_url"]))[0] == 302
+        os.truncate(shm, 0)
+        with contextlib.suppress(aiohttp.ClientError):  # the click batch or this read faults
+            asyncio.run(click_once(short["short_url"]))
+        _, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 3, err
+    assert err.decode().splitlines()[-1].startswith("suo: stopped by SIGBUS: a memory-mapped file")
+    assert b"Traceback" not in err
+
+
+def test_a_shm_that_cannot_be_written_is_refused_in_one_line(cfg: Path) -> None:
+    """A -shm SQLite cannot write (here a directory in its place; a read-only file or a full
+    disk answer the same way): the command refuses at open, one line and exit 3."""
+    db = Path(str(tomllib.loads(cfg.read_text())["storage"]["url"]).removeprefix("sqlite:///"))
+    assert suo(cfg, "shorten", "https://example.com/before").returncode == 0
+    db.with_name(db.name + "-shm").mkdir()
+    result = suo(cfg, "shorten", "https://example.com/after")
+    assert result.returncode == 3
+    assert result.stderr.splitlines() == [
+        f"database unavailable: cannot open the SQLite database {db}: "
+        "attempt to write a readonly database"
+    ]
+
+
+HOSTILE_SHAPES = [(70_000, 1), (1, 40_000_000), (39_000, 1_000), (4_000, 100)]
+# Four decodes of one file at once, as four members' uploads would run them.
+FOUR_AT_ONCE = """
+import asyncio, pathlib, sys
+from bot.errors import UserError
+from bot.qr import decode_qr_codes
+
+async def main() -> None:
+    strip = pathlib.Path(sys.argv[1]).read_bytes()
+    async def one() -> str:
+        try:
+            return str(await asyncio.to_thread(decode_qr_codes, strip))
+        except UserError as e:
+            return e.code
+    print(await asyncio.gather(*(one() for _ in range(4))))
+
+asyncio.run(main())
+"""
+
+
+def peak_rss_kib(*command: str) -> tuple[int, str]:
+    """Run `command` in a child of a fresh interpreter; the child's peak RSS (KiB) and its
+    stdout. A fresh parent: RUSAGE_CHILDREN holds the largest child it ever waited for."""
+    measure = (
+        "import resource, subprocess, sys\n"
+        "out = subprocess.run(sys.argv[1:], capture_output=True, text=True).stdout\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.stdout.write(out)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", measure, *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    peak, _, out = result.stdout.partition("\n")
+    return int(peak), out
+
+
+def test_hostile_images_are_answered_with_bounded_memory(cfg: Path, tmp_path: Path) -> None:
+    """Before: 1.1 GB for one 78 KB 1 x 40,000,000 PNG and 3.4 GB for four at once, and an
+    88-byte PNG 70,000 px wide ended `suo decode`. Now each is answered from its header: the
+    peak RSS stays within 50 MiB of decoding one ordinary code, alone or four at once."""
+    good = tmp_path / "good.png"
+    good.write_bytes(render_qr_png("https://example.com/ok"))
+    hostile = []
+    for width, height in HOSTILE_SHAPES:
+        path = tmp_path / f"{width}x{height}.png"
+        path.write_bytes(one_bit_png(width, height))
+        hostile.append(str(path))
+    decode = [sys.executable, "-m", "suo.cli", "--config", str(cfg), "decode", "--json"]
+    baseline, _ = peak_rss_kib(*decode, str(good))
+    peak, out = peak_rss_kib(*decode, *hostile, str(good))
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["file"] for line in lines] == [*hostile, str(good)]
+    assert all("尺寸异常" in line["error"] for line in lines[:-1])
+    assert lines[-1]["codes"] == [{"text": "https://example.com/ok", "kind": "url"}]
+    strip = hostile[HOSTILE_SHAPES.index((1, 40_000_000))]
+    at_once, four = peak_rss_kib(sys.executable, "-c", FOUR_AT_ONCE, strip)
+    good_at_once, _ = peak_rss_kib(sys.executable, "-c", FOUR_AT_ONCE, str(good))
+    assert four.strip() == str(["image_bad_shape"] * 4)
+    assert peak - baseline < 50 * 1024, (baseline, peak)
+    assert at_once - good_at_once < 50 * 1024, (good_at_once, at_once)

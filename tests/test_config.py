@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SECRET_KEYS, SECTIONS, ConfigError, load_config, parse_config, secret_values
+from bot.config import (
+    SECRET_KEYS,
+    SECTIONS,
+    WECOM_FETCH_HOSTS,
+    ConfigError,
+    load_config,
+    parse_config,
+    secret_values,
+)
 from suo.logs import RedactingFormatter
 from tests.conftest import REPO
 
@@ -19,6 +27,16 @@ def test_example_config_loads_with_no_tokens() -> None:
     assert config.server.public_url == "http://127.0.0.1:8080"
     assert config.storage.url == "sqlite:///suo.db"
     assert config.links.code_length == 7
+
+
+def test_wecom_fetch_hosts_default_to_wecoms_and_are_set_in_the_file() -> None:
+    assert load_config(None, env={}).wecom.fetch_hosts == WECOM_FETCH_HOSTS
+    example = load_config(REPO / "config.example.toml", env={})
+    assert example.wecom.fetch_hosts == WECOM_FETCH_HOSTS
+    config = parse_config({"wecom": {"fetch_hosts": ["Img.Example.COM"]}}, env={})
+    assert config.wecom.fetch_hosts == ("img.example.com",)  # URL hosts compare lowercased
+    with pytest.raises(ConfigError, match=r"wecom\.fetch_hosts"):
+        parse_config({"wecom": {"fetch_hosts": "qyapi.weixin.qq.com"}}, env={})
 
 
 def test_defaults_without_a_file() -> None:
@@ -123,6 +141,15 @@ def test_the_log_formatter_redacts_configured_secrets_and_bot_tokens() -> None:
     assert "secretpart" not in line and "/bot***/getMe" in line
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "db said S3cretPass abc", (), None)
     assert formatter.format(record).endswith("db said *** abc")
+    robot = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx&debug=1"
+    record = logging.LogRecord("aiohttp.client", logging.ERROR, __file__, 1, "%s", (robot,), None)
+    assert formatter.format(record).endswith("/cgi-bin/webhook/send?key=***&debug=1")
+
+
+def test_a_password_is_redacted_as_written_and_as_sent() -> None:
+    url = "postgresql://suo:p%40ss-w0rd!@db.example/suo"
+    config = parse_config({"storage": {"url": url}}, env={})
+    assert {"p%40ss-w0rd!", "p@ss-w0rd!"} <= set(secret_values(config))
 
 
 def test_every_secret_key_may_come_from_env_and_is_kept_out_of_repr_and_logs() -> None:

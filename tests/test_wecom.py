@@ -9,6 +9,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ from adapters.wecom_webhook import (
     robot_limiter,
 )
 from bot.bindings import GroupRobots
-from bot.config import Config
+from bot.config import WECOM_FETCH_HOSTS, Config
 from bot.qr import render_qr_png
 from suo.app import Suo
 from tests.conftest import BOTH_ENGINES, REPO, FakeClock, query, wecom_config
@@ -168,6 +169,64 @@ async def test_mixed_message_text_and_image(bot: Suo, fake: FakeWeCom, callback_
     assert "https://example.com/poster" in content
     assert len(set(SHORT.findall(content))) == 2
     assert len(reply_images(result.reply)) == 2
+
+
+async def test_images_are_fetched_only_from_wecoms_hosts_by_default(
+    config: Config, clock: FakeClock, fake: FakeWeCom, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A callback names the image URL suo fetches: one on another host (here the fake's
+    127.0.0.1, which only tests allow) is never contacted, and the member is told."""
+    defaults = wecom_config(config, fake, fetch_hosts=WECOM_FETCH_HOSTS)
+    suo = await Suo.open(defaults, clock=clock)
+    server = TestServer(suo.redirector_app(), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        url = fake.host_image(render_qr_png("https://example.com/elsewhere"))
+        message = mixed([text_item(mention("https://example.com/kept")), image_item(url)])
+        with caplog.at_level(logging.INFO):
+            result = await fake.send_callback(str(server.make_url("/wecom/callback")), message)
+    finally:
+        await server.close()
+        await suo.shutdown()
+    assert result.reply is not None
+    content = result.reply["stream"]["content"]
+    assert "不受信任的地址" in content and "https://example.com/kept" in content
+    assert fake.downloads_of(url) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        "wecom image url refused chat=wrGroup1: host '127.0.0.1' is not in wecom.fetch_hosts"
+    ]
+
+
+async def test_a_response_url_on_another_host_gets_no_post_and_the_member_is_told(
+    config: Config, clock: FakeClock, fake: FakeWeCom, caplog: pytest.LogCaptureFixture
+) -> None:
+    suo = await Suo.open(wecom_config(config, fake, reply_deadline_ms=100), clock=clock)
+    server = TestServer(suo.redirector_app(), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        # The fake's own response_url under a name it does not trust (it resolves the same).
+        response_url = fake.new_response_url().replace("127.0.0.1", "localhost")
+        slow = Image.new("L", (6000, 6000), 255)  # no QR: decoding it takes a while
+        buf = io.BytesIO()
+        slow.save(buf, "PNG")
+        message = mixed(
+            [mention("https://example.com/slow"), image_item(fake.host_image(buf.getvalue()))],
+            response_url=response_url,
+        )
+        with caplog.at_level(logging.WARNING):
+            result = await fake.send_callback(str(server.make_url("/wecom/callback")), message)
+            assert suo.wecom is not None
+            await suo.wecom.close()  # the follow-up has finished (without posting)
+    finally:
+        await server.close()
+        await suo.shutdown()
+    assert result.reply is not None
+    assert "结果无法送达" in result.reply["stream"]["content"]
+    assert fake.response_posts == []
+    assert [r.getMessage() for r in caplog.records] == [
+        "wecom response_url refused chat=wrGroup1: host 'localhost' is not in wecom.fetch_hosts"
+    ]
 
 
 async def test_single_chat(bot: Suo, fake: FakeWeCom, callback_url: str) -> None:
