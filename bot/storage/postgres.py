@@ -253,6 +253,9 @@ _CREATE_LIVE_CODE = (
 # rollup, which costs 5-10x more once the rollup is in memory or on SSD.
 _STATS_PLANNER = "SET LOCAL random_page_cost = 1.1"
 
+# A batch waits this long at most (a lock held on the clicks table): the recorder's journal
+# keeps the clicks, and the next tick tries again; a shutdown never hangs on it.
+_CLICKS_TIMEOUT_SECONDS = 5.0
 _ADD_CLICKS = """
 WITH fresh AS (
     INSERT INTO clicks (id, code, ts, class, platform, referrer_host, visitor)
@@ -620,7 +623,11 @@ class PostgresStore:
             columns = [[] for _ in model.Click._fields]
         columns[3] = [str(c) for c in columns[3]]
         journal, offset = (None, None) if mark is None else (mark.journal, mark.offset)
-        return int(await self._value(_ADD_CLICKS, *columns, journal, offset))
+        with _unavailable_on_failure():  # a timeout is an OSError: the store is unavailable
+            added = await self._pool.fetchval(
+                _ADD_CLICKS, *columns, journal, offset, timeout=_CLICKS_TIMEOUT_SECONDS
+            )
+        return int(added)
 
     async def journal_offset(self, journal: str) -> int:
         sql = "SELECT stored_bytes FROM click_journals WHERE name = $1"
