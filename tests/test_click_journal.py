@@ -169,3 +169,24 @@ async def test_kill_9_mid_load_locked_or_not_loses_no_click_a_reader_saw(
         assert o["served"] <= o["counted"] <= o["served"] + 16
         assert o["rolled_up"] == o["counted"]  # nothing counted twice in the rollup
     assert outcomes[1]["on_disk"] >= outcomes[1]["served"]  # locked: all waited in the journal
+
+
+async def test_a_stored_journal_is_replaced_by_a_fresh_file_once_big(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    configured = tmp_path / "clicks.jsonl"
+    recorder = ClickRecorder(store, clock=clock, journal=configured, rotate_bytes=1000)
+    names = []
+    for _ in range(3):
+        for _ in range(10):  # about 1,500 bytes of journal
+            recorder.record("jrnl01", WECHAT, "ua", "10.0.0.1", "")
+        [journal] = journal_family(configured)
+        names.append(journal.name)
+        await recorder.flush()
+    assert len(set(names)) == 3  # each flush stored a big file whole and started a fresh one
+    [left] = journal_family(configured)
+    assert left.stat().st_size == 0 and left.name not in names
+    await recorder.stop()
+    assert journal_family(configured) == []
+    assert await human_clicks(store) == 30
+    assert all([await store.journal_offset(name) == 0 for name in names])
