@@ -108,7 +108,8 @@ class Outcome:
     served: int  # 302s the load client saw
     counted: int  # clicks the database gained (rows of `clicks`)
     rolled_up: int  # what the hourly rollup gained: equal to `counted` unless one counted twice
-    on_disk: int  # whole entries in the journal files the first process left (the second ingests)
+    recovered: int  # of `counted`, what the second process took in from the first's journal
+    on_disk: int  # whole entries in the journal files the first process left
     journal: str  # where the journal was
     said: str  # the last line the first process logged about its journal or a loss
 
@@ -310,15 +311,16 @@ async def run_scenario(
                 proc.kill()
                 await proc.wait()
         on_disk = entries_on_disk(journal)
+        rows_at_death, _ = await click_counts(storage_url)
         second = await start_redirector(config, workdir / "second.log")
         second.send_signal(signal.SIGTERM)
         async with asyncio.timeout(READY_TIMEOUT):
             await second.wait()
         rows, rolled = await click_counts(storage_url)
     counted, rolled_up = rows - rows_before, rolled - rolled_before
-    return Outcome(
-        engine, s.name, served, counted, rolled_up, on_disk, where, last_said(first_log)
-    )
+    recovered = rows - rows_at_death
+    said = last_said(first_log)
+    return Outcome(engine, s.name, served, counted, rolled_up, recovered, on_disk, where, said)
 
 
 async def run_engine(engine: str, storage_url: str, args: Any) -> list[Outcome]:
@@ -337,7 +339,8 @@ def report(o: Outcome, args: Any) -> None:
         return
     print(
         f"{o.engine:<10} {SCENARIOS[o.scenario].title:<38} served {o.served:>6}  "
-        f"counted {o.counted:>6}  (journal entries left: {o.on_disk:>6})  {o.verdict}",
+        f"counted {o.counted:>6} (from the journal after the restart: {o.recovered:>6})  "
+        f"{o.verdict}",
         flush=True,
     )
     if o.said:
