@@ -105,6 +105,9 @@ class _Alarm:
 
 
 class ClickRecorder:
+    """One process's click recording: `record` on the redirect path, `start`/`stop` around
+    serving, `stats` for health and metrics (see the module's docstring)."""
+
     def __init__(
         self,
         store: ClickSink,
