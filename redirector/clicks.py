@@ -348,6 +348,14 @@ class ClickRecorder:
         its mark, batch after batch. A store that fails is logged; the next tick tries again."""
         async with self._flush_lock:
             self._unflushed = 0
+            journal = self._journal
+            if journal.fd is not None and journal.synced != journal.end:
+                # Whatever the store does: a power loss costs at most what came after this.
+                try:
+                    await asyncio.to_thread(journal.sync)
+                except OSError as e:
+                    if self._journal_alarm.due():
+                        log.error("click journal %s: fsync failed (%s)", journal.path, e.strerror)
             try:
                 await self._store_held()
                 await self._ingest_own()
@@ -379,8 +387,6 @@ class ClickRecorder:
                 with contextlib.suppress(OSError):
                     self._open_journal()
             return
-        if journal.synced != journal.end:
-            await asyncio.to_thread(journal.sync)
         end = journal.end
         while self._offset < end:
             entries, batch_end = self._next_batch(journal.fd)
