@@ -188,8 +188,7 @@ async def serve_suo(port: int, workdir: Path, *, rules: bool) -> None:
         _announce(
             stopped=True,
             answered=answered,
-            stored=suo.recorder.stored,
-            spilled=suo.recorder.spilled,
+            **suo.recorder.stats()._asdict(),
         )
     finally:
         await suo.shutdown()

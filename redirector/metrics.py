@@ -32,7 +32,7 @@ from prometheus_client import (
 )
 
 from bot.storage import Operations
-from redirector.clicks import ClickRecorder
+from redirector.clicks import ClickRecorder, ClickStats
 from redirector.client_ip import ClientAddress
 
 log = logging.getLogger(__name__)
@@ -46,15 +46,9 @@ _DECODE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 Reading = Callable[[], int]
 
 
-class ClickCounts(NamedTuple):
-    queued: int  # in memory, waiting for the next flush
-    spilled: int  # refused by the store, kept on disk for replay
-    written: int  # in the database
-
-
-def click_counts(recorder: ClickRecorder) -> ClickCounts:
-    """The recorder's counters: the one place that knows their names."""
-    return ClickCounts(recorder.pending, recorder.spilled, recorder.stored)
+def click_counts(recorder: ClickRecorder) -> ClickStats:
+    """The recorder's counters: the one place that knows where they come from."""
+    return recorder.stats()
 
 
 class _Followed(NamedTuple):
@@ -72,9 +66,17 @@ class Metrics:
         counter = self._counter
         self.redirects = counter("suo_redirects", "Redirects answered (302), GET and HEAD.")
         self.not_found = counter("suo_not_found", "Requests for short links that do not exist.")
-        self.clicks_written = counter("suo_clicks_written", "Clicks stored in the database.")
-        self.clicks_spilled = counter(
-            "suo_clicks_spilled", "Clicks the database refused, kept on disk for replay."
+        self.clicks_journalled = counter(
+            "suo_clicks_journalled", "Clicks appended to this process's journal before the 302."
+        )
+        self.clicks_written = counter(
+            "suo_clicks_written", "Clicks this process's recording stored in the database."
+        )
+        self.clicks_replayed = counter(
+            "suo_clicks_replayed", "Clicks stored from journals that dead processes left."
+        )
+        self.clicks_lost = counter(
+            "suo_clicks_lost", "Clicks neither the journal nor memory could keep (logged)."
         )
         self.digests_sent = counter("suo_digests_sent", "Weekly digests sent to a group.")
         self.digests_failed = counter(
@@ -82,7 +84,13 @@ class Metrics:
         )
         self.clicks_queued = Gauge(
             "suo_clicks_queued",
-            "Clicks in memory waiting for the next write.",
+            "Clicks recorded and not yet in the database (journal backlog and held).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.clicks_held = Gauge(
+            "suo_clicks_held",
+            "Clicks only in memory because the journal could not take them.",
             registry=self.registry,
             multiprocess_mode="livesum",
         )
@@ -93,7 +101,7 @@ class Metrics:
             buckets=_DECODE_BUCKETS,
         )
         self._followed: list[_Followed] = []
-        self._queued: list[Reading] = []
+        self._gauges: list[tuple[Gauge, Reading]] = []
 
     @classmethod
     def from_environment(cls) -> Metrics:
@@ -109,9 +117,12 @@ class Metrics:
         self._followed.append(_Followed(counter, read, [0]))
 
     def follow_clicks(self, recorder: ClickRecorder) -> None:
-        self._queued.append(lambda: click_counts(recorder).queued)
+        self._gauges.append((self.clicks_queued, lambda: click_counts(recorder).queued))
+        self._gauges.append((self.clicks_held, lambda: click_counts(recorder).held))
+        self.follow(self.clicks_journalled, lambda: click_counts(recorder).journalled)
         self.follow(self.clicks_written, lambda: click_counts(recorder).written)
-        self.follow(self.clicks_spilled, lambda: click_counts(recorder).spilled)
+        self.follow(self.clicks_replayed, lambda: click_counts(recorder).replayed)
+        self.follow(self.clicks_lost, lambda: click_counts(recorder).lost)
 
     def observe_decode(self, seconds: float) -> None:
         """Called from decode threads (a Histogram is thread-safe)."""
@@ -123,7 +134,8 @@ class Metrics:
             if value > last[0]:
                 counter.inc(value - last[0])
             last[0] = value
-        self.clicks_queued.set(sum(read() for read in self._queued))
+        for gauge, read_gauge in self._gauges:
+            gauge.set(read_gauge())
 
     def exposition(self) -> bytes:
         """This process's metrics, or in multiprocess mode every process's, summed (as of
@@ -152,7 +164,7 @@ class Metrics:
 
 class Health:
     """The store answers a trivial read within `timeout`, and clicks leave the queue: some were
-    written or spilled within `stall_seconds`, or none wait."""
+    written (or replayed from a dead process's journal) within `stall_seconds`, or none wait."""
 
     def __init__(
         self,
@@ -184,9 +196,9 @@ class Health:
             return "clicks not being written"
         return None
 
-    def _draining(self, counts: ClickCounts) -> bool:
+    def _draining(self, counts: ClickStats) -> bool:
         now = self._monotonic()
-        moved = counts.written + counts.spilled
+        moved = counts.written + counts.replayed
         if self._moved is None or self._moved[0] != moved:
             self._moved = (moved, now)
         return counts.queued == 0 or now - self._moved[1] < self._stall

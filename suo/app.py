@@ -43,7 +43,7 @@ from bot.stats import StatsReplies
 from bot.storage import Store, open_store
 from bot.web import WebLinks, WebReplies
 from redirector.app import REDIRECTS, create_app, install_fast_path
-from redirector.clicks import ClickRecorder, own_spill_path
+from redirector.clicks import ClickRecorder
 from redirector.client_ip import ClientAddress
 from redirector.dashboard import add_dashboard_routes
 from redirector.metrics import Health, Metrics, OperatorAccess, add_operator_routes
@@ -222,13 +222,11 @@ class Suo:
         writer = DigestWriter(store, public_url, fonts)
         self.metrics = metrics = Metrics.from_environment()
         self.core = self._build_core(writer, fonts)
-        spill_path = Path(config.clicks.spill_path)
         self.recorder = ClickRecorder(
             store,
             clock=clock,
-            # Processes sharing a config (and a port) each spill to a file of their own.
-            spill_path=own_spill_path(spill_path, os.getpid()),
-            spill_family=spill_path,
+            # Processes sharing a config (and a port) each journal to a file of their own.
+            journal=Path(config.clicks.spill_path),
             flush_interval=config.clicks.flush_interval_ms / 1000,
             batch_size=config.clicks.batch_size,
         )

@@ -40,7 +40,7 @@ async def stores(storage_url: str) -> AsyncIterator[list[Store]]:
 
 @contextlib.asynccontextmanager
 async def redirector(store: Store, tmp_path: Path, name: str) -> AsyncIterator[str]:
-    recorder = ClickRecorder(store, clock=FakeClock(), spill_path=tmp_path / f"{name}.jsonl")
+    recorder = ClickRecorder(store, clock=FakeClock(), journal=tmp_path / f"{name}.jsonl")
     app = create_app(store, recorder, public_url="https://suo.test", change_poll_seconds=POLL)
     async with serving(app) as base:
         yield base

@@ -107,24 +107,27 @@ async def test_healthz_says_the_database_is_too_slow_when_it_does_not_answer_in_
 
 
 @pytest.mark.sqlite_only("the outage is a stand-in store")
-async def test_metrics_count_clicks_spilled_while_the_database_is_down(
+async def test_metrics_show_clicks_journalled_while_the_database_is_down_then_written(
     suo: Suo, tmp_path: Path
 ) -> None:
     flaky = FailingStore(suo.store)
-    recorder = ClickRecorder(
-        flaky, clock=suo.clock, spill_path=tmp_path / "down.spill.jsonl", retry_delay=0
-    )
+    recorder = ClickRecorder(flaky, clock=suo.clock, journal=tmp_path / "down.jsonl")
     metrics = Metrics()
     metrics.follow_clicks(recorder)
     for _ in range(7):
         recorder.record("abc1234", None, BROWSER_UA, "198.51.100.7", "")
+    await recorder.flush()  # refused: they wait in the journal
     metrics.sync()
-    assert parse(metrics.exposition().decode())["suo_clicks_queued"] == 7
+    seen = parse(metrics.exposition().decode())
+    assert (seen["suo_clicks_journalled_total"], seen["suo_clicks_written_total"]) == (7, 0)
+    assert (seen["suo_clicks_queued"], seen["suo_clicks_held"]) == (7, 0)
+    flaky.down = False
     await recorder.flush()
     metrics.sync()
     seen = parse(metrics.exposition().decode())
-    assert (seen["suo_clicks_spilled_total"], seen["suo_clicks_written_total"]) == (7, 0)
-    assert seen["suo_clicks_queued"] == 0
+    assert (seen["suo_clicks_written_total"], seen["suo_clicks_queued"]) == (7, 0)
+    assert seen["suo_clicks_lost_total"] == 0
+    await recorder.stop()
 
 
 async def test_metrics_count_redirects_404s_and_written_clicks(
@@ -147,7 +150,7 @@ async def test_metrics_count_redirects_404s_and_written_clicks(
     assert after["suo_redirects_total"] == 4  # HEAD is answered (never counted as a click)
     assert after["suo_not_found_total"] == 2
     assert after["suo_clicks_written_total"] == 3
-    assert after["suo_clicks_queued"] == after["suo_clicks_spilled_total"] == 0
+    assert after["suo_clicks_queued"] == after["suo_clicks_lost_total"] == 0
 
 
 async def test_metrics_time_each_decode_and_count_digests_sent(

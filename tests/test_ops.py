@@ -24,14 +24,15 @@ DAY_MS = 86_400_000
 TODAY_MS = int(FIXED_NOW.timestamp() * 1000)
 YESTERDAY_MS = TODAY_MS - DAY_MS
 LATEST = {"sqlite": len(sqlite_engine.MIGRATIONS), "postgresql": len(postgres_engine.MIGRATIONS)}
-# What the migrations after the group_readers rollup created (the link-change log), undone so
-# that a database can be rewound to the version before the rollup.
+# What the migrations after the group_readers rollup created (the link-change log, the click
+# journals' marks), undone so that a database can be rewound to the version before the rollup.
 UNDO_LATER_MIGRATIONS = {
     "sqlite": (
         "DROP TRIGGER links_inserted",
         "DROP TRIGGER links_changed",
         "DROP TRIGGER group_rules_changed",
         "DROP TABLE link_changes",
+        "DROP TABLE click_journals",
     ),
     "postgresql": (
         "DROP FUNCTION suo_link_changed CASCADE",
@@ -39,6 +40,7 @@ UNDO_LATER_MIGRATIONS = {
         "DROP TABLE link_changes",
         "DROP FUNCTION suo_link_change_noted",
         "DROP INDEX click_hourly_code_hour",
+        "DROP TABLE click_journals",
     ),
 }
 # The schema version each engine had before its group_readers rollup.

@@ -1,5 +1,6 @@
 """Several processes on one port and one database: real `suo redirector` processes sharing a
-port (started apart, or by `--workers`), spill files per process, one digest from two schedulers.
+port (started apart, or by `--workers`), click journals per process, one digest from two
+schedulers.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import aiohttp
 import pytest
 
 from bot.config import Config
-from bot.model import Click, ClickClass
+from bot.model import ClickClass
 from bot.storage import open_store
-from redirector.clicks import ClickRecorder, click_to_json, own_spill_path, spill_family
+from redirector.clicks import ClickRecorder
+from redirector.journal import Entry, OwnJournal, entry_line, journal_family
 from suo.app import Part, Suo, reuse_port_supported
 from tests.conftest import BOTH_ENGINES, FakeClock, free_port, process_config, query
 from tests.test_cli import BROWSER_UA
@@ -207,27 +209,34 @@ def test_redirector_refuses_a_worker_count_below_one(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--workers" in result.stderr
 
 
+def journalled(path: Path, ids: Sequence[int]) -> None:
+    """A journal as a process that died leaves it."""
+    lines = [Entry(i, "spill01", 1_700_000_000_000, "human", "ios", "", "v", "") for i in ids]
+    path.write_bytes(b"".join(map(entry_line, lines)))
+
+
 def spilled(path: Path, ids: Sequence[int]) -> None:
-    path.write_text(
-        "".join(
-            click_to_json(Click(i, "spill01", 1_700_000_000_000, ClickClass.HUMAN, "ios", "", "v"))
-            + "\n"
-            for i in ids
-        ),
-        encoding="utf-8",
-    )
+    """A spill file as versions before the journal left it: stored clicks as JSON objects."""
+    click = {"code": "spill01", "ts_ms": 1_700_000_000_000, "class": "human", "platform": "ios"}
+    lines = [json.dumps({"id": i, **click, "referrer_host": "", "visitor": "v"}) for i in ids]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
-def test_each_process_spills_to_its_own_file_beside_the_configured_one(tmp_path: Path) -> None:
-    configured = tmp_path / "clicks.spill.jsonl"
-    assert own_spill_path(configured, 4242) == tmp_path / "clicks.spill.4242.jsonl"
-    assert own_spill_path(tmp_path / "clicks", 7) == tmp_path / "clicks.7"
-    for path in (configured, own_spill_path(configured, 1), tmp_path / "clicks.spill.x.jsonl"):
+def test_each_process_journals_to_its_own_file_beside_the_configured_one(tmp_path: Path) -> None:
+    configured = tmp_path / "clicks.jsonl"
+    journal = OwnJournal(configured, 4242)
+    journal.open()
+    assert journal.path is not None and journal.path.parent == tmp_path
+    assert journal.name.startswith("clicks.4242-") and journal.name.endswith(".jsonl")
+    older = [configured, tmp_path / "clicks.17.jsonl"]  # spill files of earlier versions
+    for path in (*older, tmp_path / "clicks.x.jsonl", tmp_path / "clicks.17-zz.jsonl"):
         path.touch()
-    assert spill_family(configured) == [configured, own_spill_path(configured, 1)]
+    assert journal_family(configured) == sorted([*older, journal.path])
+    journal.close(remove=True)
+    assert journal_family(configured) == sorted(older)
 
 
-async def test_replay_takes_dead_processes_spills_and_leaves_a_live_ones(
+async def test_dead_processes_journals_are_stored_and_removed_and_a_live_ones_left(
     config: Config, clock: FakeClock, tmp_path: Path
 ) -> None:
     store = await open_store(config.storage.url)
@@ -235,27 +244,22 @@ async def test_replay_takes_dead_processes_spills_and_leaves_a_live_ones(
         group = await store.upsert_group("console", "g", "g", "en")
         sharer = await store.upsert_user("console", "u", "u")
         await store.create_link("spill01", "https://example.com/", group.id, sharer, clock())
-        configured = tmp_path / "clicks.spill.jsonl"
-        # A live process (its own recorder here) holds its spill file's lock until replayed.
-        live = ClickRecorder(
-            store, clock=clock, spill_path=own_spill_path(configured, 11), retry_delay=0
-        )
-        live._append_spill([])  # opens and locks its file as a failed batch would
-        spilled(own_spill_path(configured, 11), [1, 2])
-        spilled(own_spill_path(configured, 12), [3, 4, 5])  # a process that died
+        configured = tmp_path / "clicks.jsonl"
+        live = ClickRecorder(store, clock=clock, journal=configured)
+        for _ in range(2):  # its journal, opened and locked by the first click
+            live.record("spill01", (ClickClass.HUMAN, "ios"), BROWSER_UA, "10.0.0.1", "")
+        journalled(tmp_path / "clicks.12-ab.jsonl", [3, 4, 5])  # a process that died
         spilled(configured, [6])  # left by a version before per-process files
-        mine = own_spill_path(configured, 13)
-        recorder = ClickRecorder(store, clock=clock, spill_path=mine, spill_family=configured)
-        assert await recorder.replay_spill() == 4
-        assert [p.name for p in spill_family(configured)] == [
-            configured.name,
-            "clicks.spill.11.jsonl",
-        ]
-        assert not configured.exists()
-        await live.stop()  # its lock goes with it: the next replay takes its file
-        assert await recorder.replay_spill() == 2
-        assert await recorder.replay_spill() == 0
-        assert (await store.group_stats(group.id)).human_clicks == 6
+        spilled(tmp_path / "clicks.13.jsonl", [7])  # and by one before journals
+        recorder = ClickRecorder(store, clock=clock, journal=configured)
+        assert await recorder.sweep_dead() == 5
+        assert journal_family(configured) == [live._journal.path]
+        live._journal.close(remove=False)  # as a kill -9 does: the lock goes, the file stays
+        assert await recorder.sweep_dead() == 2
+        assert await recorder.sweep_dead() == 0
+        assert journal_family(configured) == []
+        assert (await store.group_stats(group.id)).human_clicks == 7
+        assert recorder.stats().replayed == 7
     finally:
         await store.close()
 

@@ -12,9 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import Config
 from bot.model import Group
-from bot.storage import StoreUnavailable
+from bot.storage import JournalMark, StoreUnavailable
 from redirector.app import create_app
-from redirector.clicks import ClickRecorder
+from redirector.clicks import ClickRecorder, ClickStats
+from redirector.journal import journal_family
 from suo.app import Suo
 from tests.conftest import BOTH_ENGINES, FIXED_NOW, query, serving
 
@@ -131,26 +132,26 @@ async def test_all_batched_clicks_are_persisted_after_shutdown(suo: Suo, config:
 class FailingStore:
     """Wraps a real store; add_clicks fails while `down` is set, like a lost database."""
 
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.down = True
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 
-    async def add_clicks(self, clicks: list[object]) -> int:
+    async def add_clicks(self, clicks: list[object], mark: JournalMark | None = None) -> int:
         if self.down:
             raise StoreUnavailable("database is gone")
-        return await self.inner.add_clicks(clicks)
+        return int(await self.inner.add_clicks(clicks, mark))
 
 
-async def test_clicks_survive_a_database_outage_via_spill_and_are_not_counted_twice(
+async def test_clicks_wait_in_the_journal_through_a_database_outage_and_count_once(
     suo: Suo, config: Config, tmp_path: Path
 ) -> None:
     group, code = await make_link(suo, "https://example.com/outage")
     flaky = FailingStore(suo.store)
-    spill = tmp_path / "outage.spill.jsonl"
-    recorder = ClickRecorder(flaky, clock=suo.clock, spill_path=spill, retry_delay=0)
+    journal = tmp_path / "outage.jsonl"
+    recorder = ClickRecorder(flaky, clock=suo.clock, journal=journal)
     app = create_app(flaky, recorder, public_url="https://suo.test")
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as c:
         for _ in range(40):
@@ -159,18 +160,24 @@ async def test_clicks_survive_a_database_outage_via_spill_and_are_not_counted_tw
             )
             assert resp.status == 302  # redirects keep working while the store is down
         await recorder.flush()
-        assert spill.exists() and len(spill.read_text().splitlines()) == 40
-        spilled = spill.read_text()
+        # On disk, not in memory: a kill -9 now loses none of them.
+        assert recorder.stats()[:3] == (40, 0, 40)
+        [own] = journal_family(journal)
+        written = own.read_bytes()
+        assert len(written.splitlines()) == 40 and b"127.0.0.1" not in written  # no IP kept
         flaky.down = False
         for _ in range(2):
             await c.get(f"/{code}", headers={"User-Agent": CHROME_ANDROID}, allow_redirects=False)
-        await recorder.flush()  # the store is back: the spill is replayed with this batch
-    assert not spill.exists()
+        await recorder.flush()  # the store is back: the whole journal goes in
+        assert recorder.stats() == ClickStats(42, 0, 0, 42, 0, 0)
+    assert journal_family(journal) == []  # stopped with all of it stored: removed
     assert (await suo.store.group_stats(group.id)).human_clicks == 42
-    # A crash after storing but before removing the spill file replays it again: no double count.
-    spill.write_text(spilled)
-    again = ClickRecorder(suo.store, clock=suo.clock, spill_path=spill)
-    assert await again.replay_spill() == 40
+    # The same lines again, as a process that died after storing them would leave them
+    # (its mark lost with it): nothing counted twice.
+    (tmp_path / "outage.999-0a.jsonl").write_bytes(written)
+    again = ClickRecorder(suo.store, clock=suo.clock, journal=journal)
+    assert await again.sweep_dead() == 0
+    assert journal_family(journal) == []
     assert (await suo.store.group_stats(group.id)).human_clicks == 42
 
 

@@ -134,11 +134,29 @@ class LinkChanges(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class JournalMark:
+    """How far a click journal (a recorder's local file, named by its file name) is stored:
+    committed with the batch read up to it, so a replay resumes there."""
+
+    journal: str
+    offset: int  # bytes of the file that are in the database
+
+
 class ClickSink(Protocol):
     """Where the click recorder writes its batches."""
 
-    async def add_clicks(self, clicks: Sequence[Click]) -> int:
-        """Store a batch in one transaction; clicks already stored (same id) are skipped."""
+    async def add_clicks(self, clicks: Sequence[Click], mark: JournalMark | None = None) -> int:
+        """Store a batch in one transaction, with `mark` when given; clicks already stored
+        (same id) are skipped, and so are their rollups."""
+        ...
+
+    async def journal_offset(self, journal: str) -> int:
+        """How much of a journal the marks say is stored (0 for one never marked)."""
+        ...
+
+    async def forget_journal(self, journal: str) -> None:
+        """Drop a journal's mark, before its file is removed."""
         ...
 
     async def new_click_writer(self, at: datetime) -> int:

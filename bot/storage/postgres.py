@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from bot import model
-from bot.storage import CodeTaken, LinkDay, LiveNameTaken, SharedLink, StoreUnavailable, WatchStop
+from bot.storage import (
+    CodeTaken,
+    JournalMark,
+    LinkDay,
+    LiveNameTaken,
+    SharedLink,
+    StoreUnavailable,
+    WatchStop,
+)
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -136,6 +144,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS click_hourly_code_hour ON click_hourly (code, hour)
         INCLUDE (class, platform, clicks);
     """,
+    # How much of each click journal (a recorder's local file, by file name) is stored:
+    # written by the statement that stores the batch read up to there (see _ADD_CLICKS).
+    """
+    CREATE TABLE click_journals (name text COLLATE "C" PRIMARY KEY,
+        stored_bytes bigint NOT NULL);
+    """,
 )
 
 # A key no other program on the database is likely to take ("suo" in ASCII, as a number).
@@ -239,6 +253,9 @@ _CREATE_LIVE_CODE = (
 # rollup, which costs 5-10x more once the rollup is in memory or on SSD.
 _STATS_PLANNER = "SET LOCAL random_page_cost = 1.1"
 
+# A batch waits this long at most (a lock held on the clicks table): the recorder's journal
+# keeps the clicks, and the next tick tries again; a shutdown never hangs on it.
+_CLICKS_TIMEOUT_SECONDS = 5.0
 _ADD_CLICKS = """
 WITH fresh AS (
     INSERT INTO clicks (id, code, ts, class, platform, referrer_host, visitor)
@@ -260,6 +277,10 @@ WITH fresh AS (
     SELECT DISTINCT l.group_id, f.ts / 86400000, f.visitor FROM fresh f
     JOIN links l ON l.code = f.code WHERE f.class = 'human'
     ON CONFLICT DO NOTHING
+), journal AS (
+    INSERT INTO click_journals (name, stored_bytes) SELECT $8::text, $9::bigint
+    WHERE $8::text IS NOT NULL ON CONFLICT (name)
+    DO UPDATE SET stored_bytes = GREATEST(click_journals.stored_bytes, excluded.stored_bytes)
 )
 SELECT count(*) FROM fresh
 """
@@ -592,12 +613,28 @@ class PostgresStore:
 
     # -- clicks ----------------------------------------------------------------------------------
 
-    async def add_clicks(self, clicks: Sequence[model.Click]) -> int:
-        if not clicks:
+    async def add_clicks(
+        self, clicks: Sequence[model.Click], mark: JournalMark | None = None
+    ) -> int:
+        if not clicks and mark is None:
             return 0
-        ids, codes, stamps, classes, platforms, referrers, visitors = zip(*clicks, strict=True)
-        columns = (ids, codes, stamps, [str(c) for c in classes], platforms, referrers, visitors)
-        return int(await self._value(_ADD_CLICKS, *map(list, columns)))
+        columns: list[list[Any]] = [list(column) for column in zip(*clicks, strict=True)]
+        if not columns:
+            columns = [[] for _ in model.Click._fields]
+        columns[3] = [str(c) for c in columns[3]]
+        journal, offset = (None, None) if mark is None else (mark.journal, mark.offset)
+        with _unavailable_on_failure():  # a timeout is an OSError: the store is unavailable
+            added = await self._pool.fetchval(
+                _ADD_CLICKS, *columns, journal, offset, timeout=_CLICKS_TIMEOUT_SECONDS
+            )
+        return int(added)
+
+    async def journal_offset(self, journal: str) -> int:
+        sql = "SELECT stored_bytes FROM click_journals WHERE name = $1"
+        return int(await self._value(sql, journal) or 0)
+
+    async def forget_journal(self, journal: str) -> None:
+        await self._value("DELETE FROM click_journals WHERE name = $1", journal)
 
     async def new_click_writer(self, at: dt.datetime) -> int:
         sql = "INSERT INTO click_writers (started_at) VALUES ($1) RETURNING id"

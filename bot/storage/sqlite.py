@@ -43,7 +43,15 @@ from bot.model import (
     SharerCount,
     WebhookBinding,
 )
-from bot.storage import CodeTaken, LinkDay, LiveNameTaken, SharedLink, StoreUnavailable, WatchStop
+from bot.storage import (
+    CodeTaken,
+    JournalMark,
+    LinkDay,
+    LiveNameTaken,
+    SharedLink,
+    StoreUnavailable,
+    WatchStop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +281,14 @@ MIGRATIONS: tuple[str, ...] = (
             SELECT code, strftime('%s', 'now') FROM links WHERE group_id = NEW.id;
     END;
     """,
+    # How much of each click journal (a recorder's local file, by file name) is stored:
+    # written in the transaction of the batch read up to there, so a replay resumes exactly.
+    """
+    CREATE TABLE click_journals (
+        name TEXT PRIMARY KEY,
+        stored_bytes INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 
@@ -283,6 +299,10 @@ _CODE, _TS, _CLASS, _PLATFORM = (itemgetter(n) for n in (1, 2, 3, 4))  # Click's
 _ADD_HOURLY = (
     "INSERT INTO click_hourly (code, hour, class, platform, clicks) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT DO UPDATE SET clicks = clicks + excluded.clicks"
+)
+_MARK_JOURNAL = (
+    "INSERT INTO click_journals (name, stored_bytes) VALUES (?, ?) ON CONFLICT (name) "
+    "DO UPDATE SET stored_bytes = max(stored_bytes, excluded.stored_bytes)"
 )
 _ADD_READER = "INSERT OR IGNORE INTO daily_readers (code, day, visitor) VALUES (?, ?, ?)"
 _ADD_GROUP_READER = (
@@ -748,9 +768,9 @@ class SqliteStore:
         assert group is not None and row is not None  # noqa: S101 - the link was just read
         return LinkInfo(link, group, row[0], int(row[1]))
 
-    async def add_clicks(self, clicks: Sequence[Click]) -> int:
+    async def add_clicks(self, clicks: Sequence[Click], mark: JournalMark | None = None) -> int:
         try:
-            added = self._insert_clicks(clicks)  # a Click is its row
+            added = self._insert_clicks(clicks, mark)  # a Click is its row
         except sqlite3.Error as e:
             raise StoreUnavailable(f"{type(e).__name__}: {e}") from e
         self._click_batches += 1
@@ -762,9 +782,9 @@ class SqliteStore:
                 log.warning("sqlite wal checkpoint failed; will try again")
         return added
 
-    def _insert_clicks(self, clicks: Sequence[Click]) -> int:
-        """One transaction: the clicks (one multi-row statement per 1,000), then the hourly
-        and reader rollups of those that were new. Synchronous by design."""
+    def _insert_clicks(self, clicks: Sequence[Click], mark: JournalMark | None) -> int:
+        """One transaction: the clicks (one multi-row statement per 1,000), the hourly and
+        reader rollups of those that were new, and the journal's mark. Synchronous by design."""
         db = self._clicks_db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -783,6 +803,8 @@ class SqliteStore:
                 clicks = fresh
                 self._insert_rows(db, clicks)
             self._roll_up(db, clicks)
+            if mark is not None:
+                db.execute(_MARK_JOURNAL, (mark.journal, mark.offset))
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -1106,6 +1128,13 @@ class SqliteStore:
             (group_id, user_row_id),
         )
         return row is not None
+
+    async def journal_offset(self, journal: str) -> int:
+        row = await self._one("SELECT stored_bytes FROM click_journals WHERE name = ?", (journal,))
+        return int(row[0]) if row else 0
+
+    async def forget_journal(self, journal: str) -> None:
+        await self._one("DELETE FROM click_journals WHERE name = ?", (journal,))
 
     async def new_click_writer(self, at: datetime) -> int:
         row = await self._one(
