@@ -125,6 +125,9 @@ class ServerConfig:
     secret: str = setting("", env="SUO_SECRET", secret=True)
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: use the peer.
     trusted_proxies: tuple[str, ...] = setting((), check=networks)
+    # A connection that sends no request for this long is closed, before its first request as
+    # between keep-alive ones: idle connections would otherwise hold every open file.
+    idle_timeout_seconds: int = setting(5, check=between(1, 3600))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,254 @@
+"""A real `suo redirector` at the network's edges: idle connections that never send a byte,
+at the usual 1,024 open-files limit, and malformed requests (issue 14).
+
+The process runs with its soft and hard open-files limits at 1,024, as on a stock Linux box.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.http_exceptions import BadStatusLine, LineTooLong
+
+from suo.logs import MalformedRequests, OncePerInterval
+from tests.conftest import free_port, process_config
+from tests.test_cli import BROWSER_UA
+
+FILES_LIMIT = 1024
+IDLE_CONNECTIONS = 1_100
+READY_TIMEOUT = 60.0
+# Generous: a reader must be served within seconds, this only bounds a failing test.
+READER_DEADLINE = 45.0
+
+
+def _limit_open_files() -> None:
+    """In the child before exec: soft and hard limits both 1,024, so raising the soft limit
+    to the hard one cannot help and only closing idle connections can."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FILES_LIMIT, FILES_LIMIT))
+
+
+@dataclass
+class Redirector:
+    """One `suo redirector` process with its log file."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    port: int
+    code: str
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def log_bytes(self) -> int:
+        return self.log.stat().st_size
+
+
+def _suo(cfg: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "suo.cli", "--config", str(cfg), *args]
+
+
+@contextlib.contextmanager
+def limited_redirector(tmp_path: Path) -> Iterator[Redirector]:
+    """A `suo redirector` at 1,024 open files serving one short link; SIGTERM at the end."""
+    port = free_port()
+    cfg = process_config(tmp_path, port)
+    shortened = subprocess.run(
+        [*_suo(cfg, "shorten", "https://example.com/edges", "--json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    code = json.loads(shortened.stdout)["code"]
+    log = tmp_path / "redirector.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            _suo(cfg, "redirector"),
+            stdout=out,
+            stderr=out,
+            preexec_fn=_limit_open_files,
+        )
+    running = Redirector(process, log, port, code)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while "listening on" not in running.text():
+            assert process.poll() is None, running.text()
+            assert time.monotonic() < deadline, running.text()
+            time.sleep(0.05)
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=READY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def idle_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
+    """`count` TCP connections to `port` that never send a byte, opened one after another as
+    a flood's clients would (a connect the full listen backlog holds up is left pending)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            socks.append(sock)
+            sock.settimeout(0.5)
+            with contextlib.suppress(TimeoutError):
+                sock.connect(("127.0.0.1", port))
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+async def reader_status(port: int, code: str, deadline: float) -> tuple[int, float]:
+    """A reader's GET /code, tried again (as a browser's reload would) until `deadline`:
+    its status and the seconds it took."""
+    started = time.monotonic()
+    timeout = aiohttp.ClientTimeout(total=5)
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        while time.monotonic() - started < deadline:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with http.get(
+                    f"http://127.0.0.1:{port}/{code}",
+                    headers={"User-Agent": BROWSER_UA},
+                    allow_redirects=False,
+                ) as resp:
+                    return resp.status, time.monotonic() - started
+            await asyncio.sleep(0.2)
+    return 0, time.monotonic() - started
+
+
+def open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def files_exhausted(redirector: Redirector) -> None:
+    """Until the process holds (nearly) all the files its limit allows."""
+    async with asyncio.timeout(READY_TIMEOUT):
+        while open_files(redirector.process.pid) < FILES_LIMIT - 16:
+            assert redirector.process.poll() is None, redirector.text()
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def redirector(tmp_path: Path) -> Iterator[Redirector]:
+    with limited_redirector(tmp_path) as running:
+        yield running
+
+
+async def test_a_reader_is_served_while_1100_idle_connections_hold_the_files(
+    redirector: Redirector,
+) -> None:
+    with idle_connections(redirector.port, IDLE_CONNECTIONS):
+        await files_exhausted(redirector)
+        status, _ = await reader_status(redirector.port, redirector.code, READER_DEADLINE)
+        said = redirector.text()
+    assert status == 302, said[-3000:]
+    # The operator reads why connections waited, in a line (not 1 MB/s of tracebacks).
+    assert "cannot accept connections: Too many open files (open-files limit 1024)" in said
+    assert "Traceback" not in said
+    assert len(said.encode()) < 4_000, said[-3000:]
+
+
+# What scanners and broken clients send, each on a connection of its own.
+MALFORMED = (
+    b"GET /x HTTP/1.1 and more\r\nHost: a\r\n\r\n",  # bad request line
+    b"GET /x HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n",  # bad header
+    b"GET /x HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",  # oversize header
+    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n",  # oversize request line
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n",  # TLS to an HTTP port
+    # Garbage after a good request on a kept-alive connection (aiohttp logs this one apart).
+    b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n\x00\x01\x02\x03\r\n\r\n",
+)
+MALFORMED_REQUESTS = 5_000
+
+
+async def answer_to(port: int, request: bytes) -> bytes:
+    """Everything the server says to `request` before it closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(READY_TIMEOUT):
+            return await reader.read()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def test_malformed_requests_get_400_and_leave_one_short_log_line(
+    redirector: Redirector,
+) -> None:
+    before = redirector.log_bytes()
+    limit = asyncio.Semaphore(32)
+    answers: dict[int, int] = {}
+
+    async def send(i: int) -> None:
+        async with limit:
+            answer = await answer_to(redirector.port, MALFORMED[i % len(MALFORMED)])
+        assert len(re.findall(rb"HTTP/1\.[01] 400 ", answer)) == 1, answer[:200]
+        answers[i % len(MALFORMED)] = answers.get(i % len(MALFORMED), 0) + 1
+
+    await asyncio.gather(*(send(i) for i in range(MALFORMED_REQUESTS)))
+    assert sum(answers.values()) == MALFORMED_REQUESTS
+    # The process still serves readers, and said what happened in a line or two.
+    status, _ = await reader_status(redirector.port, redirector.code, READER_DEADLINE)
+    assert status == 302
+    said = redirector.text()
+    assert "Traceback" not in said
+    assert " ERROR " not in said
+    assert redirector.log_bytes() - before < 1_000
+
+
+def test_noise_is_said_at_once_then_counted_into_one_line_per_interval() -> None:
+    now = [100.0]
+    once = OncePerInterval(60.0, clock=lambda: now[0])
+    assert once.count() == 1  # the first is said at once
+    assert [once.count() for _ in range(500)] == [0] * 500
+    now[0] += 59.9
+    assert once.count() == 0
+    now[0] += 0.1
+    assert once.count() == 502  # the line a minute later covers all since the first
+
+
+def _record(exc: BaseException) -> logging.LogRecord:
+    return logging.LogRecord(
+        "aiohttp.server",
+        logging.ERROR,
+        __file__,
+        1,
+        "Error handling request from %s",
+        ("203.0.113.9",),
+        (type(exc), exc, exc.__traceback__),
+    )
+
+
+def test_a_handler_failure_keeps_its_traceback_while_malformed_requests_are_counted() -> None:
+    quiet = MalformedRequests(OncePerInterval(60.0, clock=lambda: 0.0))
+    bug = _record(ZeroDivisionError("a bug of ours"))
+    assert quiet.filter(bug) and bug.levelno == logging.ERROR and bug.exc_info
+    first, second = _record(BadStatusLine("GET /\x00")), _record(LineTooLong("header", 8190))
+    assert quiet.filter(first) and not quiet.filter(second)
+    assert first.levelno == logging.INFO and first.exc_info is None
+    assert first.getMessage().startswith("answered 1 malformed HTTP request(s) with 400")
