@@ -170,6 +170,33 @@ async def test_a_reader_is_served_while_1100_idle_connections_hold_the_files(
     assert len(said.encode()) < 4_000, said[-3000:]
 
 
+async def test_a_request_that_never_finishes_its_headers_is_closed(
+    redirector: Redirector,
+) -> None:
+    """A slow client (slowloris) holds a connection only as long as an idle one: the idle
+    timer runs until a whole request has arrived, whatever bytes trickle in before."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", redirector.port)
+    try:
+        writer.write(b"GET /" + redirector.code.encode() + b" HTTP/1.1\r\nHost: a\r\n")
+        async with asyncio.timeout(READER_DEADLINE):
+            while True:
+                try:
+                    writer.write(b"X-Slow: 1\r\n")  # never the blank line ending the headers
+                    await writer.drain()
+                    async with asyncio.timeout(0.5):
+                        answer = await reader.read()
+                except TimeoutError:
+                    continue
+                except ConnectionError:
+                    answer = b""  # reset while a header was on its way: closed too
+                break
+        assert answer == b""  # closed, without an answer
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
 # What scanners and broken clients send, each on a connection of its own.
 MALFORMED = (
     b"GET /x HTTP/1.1 and more\r\nHost: a\r\n\r\n",  # bad request line
