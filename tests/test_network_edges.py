@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +37,13 @@ READY_TIMEOUT = 60.0
 READER_DEADLINE = 45.0
 
 
-def _limit_open_files() -> None:
-    """In the child before exec: soft and hard limits both 1,024, so raising the soft limit
-    to the hard one cannot help and only closing idle connections can."""
-    resource.setrlimit(resource.RLIMIT_NOFILE, (FILES_LIMIT, FILES_LIMIT))
+def _limit_open_files(soft: int, hard: int) -> Callable[[], None]:
+    """What the child runs before exec: these open-files limits."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return limit
 
 
 @dataclass
@@ -64,8 +67,12 @@ def _suo(cfg: Path, *args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def limited_redirector(tmp_path: Path) -> Iterator[Redirector]:
-    """A `suo redirector` at 1,024 open files serving one short link; SIGTERM at the end."""
+def limited_redirector(
+    tmp_path: Path, soft: int = FILES_LIMIT, hard: int = FILES_LIMIT
+) -> Iterator[Redirector]:
+    """A `suo redirector` started with these open-files limits (by default soft and hard both
+    1,024: raising the soft limit to the hard one cannot help, only closing idle connections
+    can), serving one short link; SIGTERM at the end."""
     port = free_port()
     cfg = process_config(tmp_path, port)
     shortened = subprocess.run(
@@ -82,7 +89,7 @@ def limited_redirector(tmp_path: Path) -> Iterator[Redirector]:
             _suo(cfg, "redirector"),
             stdout=out,
             stderr=out,
-            preexec_fn=_limit_open_files,
+            preexec_fn=_limit_open_files(soft, hard),
         )
     running = Redirector(process, log, port, code)
     try:
@@ -154,6 +161,16 @@ async def files_exhausted(redirector: Redirector) -> None:
 def redirector(tmp_path: Path) -> Iterator[Redirector]:
     with limited_redirector(tmp_path) as running:
         yield running
+
+
+def test_a_serving_process_raises_its_open_files_limit_to_the_hard_limit(
+    tmp_path: Path,
+) -> None:
+    with limited_redirector(tmp_path, soft=FILES_LIMIT, hard=4 * FILES_LIMIT) as running:
+        limits = Path(f"/proc/{running.process.pid}/limits").read_text(encoding="utf-8")
+        said = running.text()
+    assert re.search(r"Max open files\s+4096\s+4096\s", limits), limits
+    assert "open-files limit 4096" in said
 
 
 async def test_a_reader_is_served_while_1100_idle_connections_hold_the_files(
