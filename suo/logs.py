@@ -7,6 +7,7 @@ line per interval.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import re
@@ -60,54 +61,69 @@ NOISE_INTERVAL = 60.0  # seconds between two lines about the same kind of noise
 _DETAIL_MAX = 100  # characters of a client's bad request line or header quoted in the log
 
 
-class OncePerInterval:
-    """Counts occurrences of one kind of event and says when a line about them is due: at
-    the first, then at most once per `interval`, covering every occurrence since the last."""
+class NoiseCounter:
+    """Counts one kind of noise and says it in at most one line per `interval`: the first
+    occurrence at once, the ones after it when the interval is over (a timer on the running
+    loop), with their count and the latest detail."""
 
     def __init__(
-        self, interval: float = NOISE_INTERVAL, clock: Callable[[], float] = time.monotonic
+        self,
+        say: Callable[[int, str], None],
+        interval: float = NOISE_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._say = say
         self._interval = interval
         self._clock = clock
         self._unsaid = 0
+        self._latest = ""
         self._said_at: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    def count(self) -> int:
-        """Count one; returns how many the line due now covers, 0 when none is due."""
+    def occurred(self, detail: str) -> None:
         self._unsaid += 1
+        self._latest = detail
         now = self._clock()
-        if self._said_at is not None and now - self._said_at < self._interval:
-            return 0
-        self._said_at = now
-        covered, self._unsaid = self._unsaid, 0
-        return covered
+        if self._said_at is None or now - self._said_at >= self._interval:
+            self.say_unsaid()
+        elif self._timer is None:
+            with contextlib.suppress(RuntimeError):  # no loop: the next occurrence says them
+                loop = asyncio.get_running_loop()
+                delay = self._said_at + self._interval - now
+                self._timer = loop.call_later(delay, self.say_unsaid)
+
+    def say_unsaid(self) -> None:
+        """Say what was counted since the last line (nothing when none was)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._unsaid:
+            covered, self._unsaid = self._unsaid, 0
+            self._said_at = self._clock()
+            self._say(covered, self._latest)
 
 
 class MalformedRequests(logging.Filter):
     """On aiohttp's server logger: a request aiohttp could not parse (bad request line or
     header, oversize headers, garbage) already got its 400; the ERROR with a traceback aiohttp
-    logs for each would let any scanner fill the disk. One INFO line per interval instead, with
-    the count; the handlers' own failures (500s) pass unchanged."""
+    logs for each would let any scanner fill the disk. They are counted into one INFO line per
+    interval instead; the handlers' own failures (500s) pass unchanged."""
 
-    def __init__(self, once: OncePerInterval | None = None) -> None:
+    def __init__(self, interval: float = NOISE_INTERVAL) -> None:
         super().__init__()
-        self._once = once or OncePerInterval()
+        self.counter = NoiseCounter(self._say, interval)
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if not isinstance(exc, HttpProcessingError):
             return True
-        covered = self._once.count()
-        if not covered:
-            return False
-        record.msg = (
-            "answered %d malformed HTTP request(s) with 400 since the last such line (latest: %s)"
-        )
         # aiohttp's message spans lines (the bad line, a caret under the fault): keep one.
-        record.args = (covered, " ".join(str(exc.message).split())[:_DETAIL_MAX])
-        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
-        record.exc_info = record.exc_text = None
-        return True
+        self.counter.occurred(" ".join(str(exc.message).split())[:_DETAIL_MAX])
+        return False
+
+    @staticmethod
+    def _say(count: int, latest: str) -> None:
+        log.info("answered %d malformed HTTP request(s) with 400 (latest: %s)", count, latest)
 
 
 def quiet_malformed_requests() -> None:
@@ -118,30 +134,32 @@ def quiet_malformed_requests() -> None:
 
 
 def accept_failures_handler(
-    open_files: int, idle_seconds: float, once: OncePerInterval | None = None
+    open_files: int, idle_seconds: float, interval: float = NOISE_INTERVAL
 ) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
-    """A loop exception handler that says "out of open files" once per interval, without a
-    traceback: asyncio logs every failed accept(), up to a listen backlog's worth per
-    retry, megabytes a minute while idle connections hold every descriptor. The rest goes to
-    the loop's default handler."""
-    once = once or OncePerInterval()
+    """A loop exception handler that says "out of open files" in one line per interval,
+    without a traceback: asyncio logs every failed accept(), up to a listen backlog's worth
+    per retry, megabytes a minute while idle connections hold every descriptor. The rest goes
+    to the loop's default handler."""
+
+    def say(count: int, reason: str) -> None:
+        log.error(
+            "cannot accept connections: %s (open-files limit %d), %d failed accept(s); "
+            "connections idle for %g s are closed",
+            reason,
+            open_files,
+            count,
+            idle_seconds,
+        )
+
+    counter = NoiseCounter(say, interval)
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
-        if context.get("message") != _ACCEPT_FAILED or not (
+        if context.get("message") == _ACCEPT_FAILED and (
             isinstance(exc, OSError) and exc.errno in _OUT_OF
         ):
+            counter.occurred(exc.strerror or str(exc))
+        else:
             loop.default_exception_handler(context)
-            return
-        covered = once.count()
-        if covered:
-            log.error(
-                "cannot accept connections: %s (open-files limit %d), %d failed accept(s) "
-                "since the last such line; connections idle for %g s are closed",
-                exc.strerror,
-                open_files,
-                covered,
-                idle_seconds,
-            )
 
     return handle

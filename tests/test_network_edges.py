@@ -26,7 +26,7 @@ import aiohttp
 import pytest
 from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 
-from suo.logs import MalformedRequests, OncePerInterval
+from suo.logs import MalformedRequests, NoiseCounter
 from tests.conftest import free_port, process_config
 from tests.test_cli import BROWSER_UA
 
@@ -266,14 +266,36 @@ async def test_malformed_requests_get_400_and_leave_one_short_log_line(
 
 
 def test_noise_is_said_at_once_then_counted_into_one_line_per_interval() -> None:
+    lines: list[tuple[int, str]] = []
     now = [100.0]
-    once = OncePerInterval(60.0, clock=lambda: now[0])
-    assert once.count() == 1  # the first is said at once
-    assert [once.count() for _ in range(500)] == [0] * 500
+    counter = NoiseCounter(lambda n, latest: lines.append((n, latest)), 60.0, lambda: now[0])
+    counter.occurred("first")
+    for i in range(500):
+        counter.occurred(f"then {i}")
     now[0] += 59.9
-    assert once.count() == 0
+    counter.occurred("still within the minute")
+    assert lines == [(1, "first")]
     now[0] += 0.1
-    assert once.count() == 502  # the line a minute later covers all since the first
+    counter.occurred("a minute on")  # no loop to time it: the next occurrence says the rest
+    assert lines == [(1, "first"), (502, "a minute on")]
+
+
+async def test_the_rest_of_a_burst_is_said_when_its_interval_ends() -> None:
+    lines: list[tuple[int, str]] = []
+    said = asyncio.Event()
+
+    def say(count: int, latest: str) -> None:
+        lines.append((count, latest))
+        said.set()
+
+    counter = NoiseCounter(say, interval=0.05)
+    for i in range(100):
+        counter.occurred(f"request {i}")
+    assert lines == [(1, "request 0")]
+    said.clear()
+    async with asyncio.timeout(READY_TIMEOUT):
+        await said.wait()  # nothing else happens: the loop's timer says the other 99
+    assert lines == [(1, "request 0"), (99, "request 99")]
 
 
 def _record(exc: BaseException) -> logging.LogRecord:
@@ -288,11 +310,15 @@ def _record(exc: BaseException) -> logging.LogRecord:
     )
 
 
-def test_a_handler_failure_keeps_its_traceback_while_malformed_requests_are_counted() -> None:
-    quiet = MalformedRequests(OncePerInterval(60.0, clock=lambda: 0.0))
+def test_a_handler_failure_keeps_its_traceback_while_malformed_requests_are_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    quiet = MalformedRequests()
     bug = _record(ZeroDivisionError("a bug of ours"))
     assert quiet.filter(bug) and bug.levelno == logging.ERROR and bug.exc_info
-    first, second = _record(BadStatusLine("GET /\x00")), _record(LineTooLong("header", 8190))
-    assert quiet.filter(first) and not quiet.filter(second)
-    assert first.levelno == logging.INFO and first.exc_info is None
-    assert first.getMessage().startswith("answered 1 malformed HTTP request(s) with 400")
+    with caplog.at_level(logging.INFO, logger="suo.logs"):
+        assert not quiet.filter(_record(BadStatusLine("GET /\x00")))
+        assert not quiet.filter(_record(LineTooLong("header", 8190)))
+    assert [r.getMessage() for r in caplog.records] == [
+        "answered 1 malformed HTTP request(s) with 400 (latest: Bad status line 'GET /\\x00')"
+    ]
