@@ -1,7 +1,8 @@
 """A real `suo redirector` at the network's edges: idle connections that never send a byte,
 at the usual 1,024 open-files limit, and malformed requests (issue 14).
 
-The process runs with its soft and hard open-files limits at 1,024, as on a stock Linux box.
+Unless a test says otherwise the process runs with soft and hard open-files limits of 1,024,
+as on a stock Linux box.
 """
 
 from __future__ import annotations
