@@ -128,6 +128,9 @@ class ServerConfig:
     # Who may read /metrics and /healthz (IPs or CIDRs; behind a trusted proxy, the reader it
     # names); others get a 404. Loopback: the Prometheus or load balancer on this box.
     metrics_from: tuple[str, ...] = setting(("127.0.0.1", "::1"), check=networks)
+    # A connection that sends no request for this long is closed, before its first request as
+    # between keep-alive ones: idle connections would otherwise hold every open file.
+    idle_timeout_seconds: int = setting(5, check=between(1, 3600))
 
 
 @dataclass(frozen=True, slots=True)

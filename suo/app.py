@@ -12,6 +12,7 @@ import contextlib
 import enum
 import logging
 import os
+import resource
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,7 @@ from redirector.client_ip import ClientAddress
 from redirector.dashboard import add_dashboard_routes
 from redirector.metrics import Health, Metrics, OperatorAccess, add_operator_routes
 from redirector.web import add_web_routes
+from suo.logs import accept_failures_handler, quiet_malformed_requests
 
 log = logging.getLogger(__name__)
 
@@ -391,22 +393,51 @@ class Suo:
             await self.live.start()
 
     async def _serve(self, app: web.Application) -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        server = self.config.server
+        open_files = raise_open_files_limit()
+        # Past the limit asyncio logs every failed accept(); one line a minute says it all.
+        asyncio.get_running_loop().set_exception_handler(
+            accept_failures_handler(open_files, server.idle_timeout_seconds)
+        )
+        quiet_malformed_requests()
+        # aiohttp's keep-alive timer also runs from the connection's start, so it closes a
+        # connection that never sends a request too (its default, 3,630 s, let ~1,000 idle
+        # connections hold every open file for an hour).
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=server.idle_timeout_seconds,
+        )
         await runner.setup()
         self._started.push_async_callback(runner.cleanup)
         if REDIRECTS in app:
             install_fast_path(runner)
-        server = self.config.server
         reuse_port = self.reuse_port and reuse_port_supported()
         await web.TCPSite(runner, server.host, server.port, reuse_port=reuse_port).start()
         log.info(
-            "listening on %s:%d (pid %d%s), short links start with %s",
+            "listening on %s:%d (pid %d%s, open-files limit %d), short links start with %s",
             server.host,
             server.port,
             os.getpid(),
             ", port shared" if reuse_port else "",
+            open_files,
             server.public_url,
         )
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft open-files limit to its hard limit (each connection holds a
+    descriptor; the usual soft limit, 1,024, is a small flood's worth) and return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as e:
+        log.warning("cannot raise the open-files limit from %d to %d: %s", soft, hard, e)
+        return soft
+    return hard
 
 
 def reuse_port_supported() -> bool:
