@@ -236,19 +236,20 @@ class WeComAdapter:
         texts: list[str] = []
         images: list[ImageSource] = []
         if msgtype == "text":
-            texts.append(str((message.get("text") or {}).get("content") or ""))
+            texts.append(_text(message.get("text")))
         elif msgtype == "image":
-            images.append(self._image(message.get("image") or {}, 1))
+            images.append(self._image(message.get("image"), 1))
         elif msgtype == "mixed":
-            for index, item in enumerate((message.get("mixed") or {}).get("msg_item") or [], 1):
-                if item.get("msgtype") == "text":
-                    texts.append(str((item.get("text") or {}).get("content") or ""))
-                elif item.get("msgtype") == "image":
-                    images.append(self._image(item.get("image") or {}, index))
+            items = _field(message.get("mixed"), "msg_item")
+            for index, item in enumerate(items if isinstance(items, list) else [], 1):
+                if _field(item, "msgtype") == "text":
+                    texts.append(_text(_field(item, "text")))
+                elif _field(item, "msgtype") == "image":
+                    images.append(self._image(_field(item, "image"), index))
         else:
             return None  # events, voice, files...: nothing to shorten
         text = " ".join(_MENTION.sub("", t, count=1).strip() for t in texts).strip()
-        user_id = str((message.get("from") or {}).get("userid") or "unknown")
+        user_id = str(_field(message.get("from"), "userid") or "unknown")
         is_group = message.get("chattype") == "group"
         chat_id = str(message.get("chatid") or "") if is_group else f"single:{user_id}"
         return IncomingMessage(
@@ -265,8 +266,8 @@ class WeComAdapter:
             addressed=True,  # group messages reach the AI bot only when it is @-mentioned
         )
 
-    def _image(self, image: dict[str, Any], index: int) -> ImageSource:
-        url = str(image.get("url") or "")
+    def _image(self, image: object, index: int) -> ImageSource:
+        url = str(_field(image, "url") or "")
 
         async def load() -> bytes:
             return await self.download_image(url)
@@ -286,6 +287,16 @@ class WeComAdapter:
 
     def decrypt_file(self, data: bytes) -> bytes:
         return bytes(PKCS7Encoder.decode(WeChatCipher(self._key).decrypt(data)))
+
+
+def _field(value: object, key: str) -> Any:
+    """`value[key]` when `value` is a JSON object, else None: a callback of another shape than
+    documented (a changed API, a fuzzer) is read as far as it goes, never answered with a 500."""
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _text(item: object) -> str:
+    return str(_field(item, "content") or "")
 
 
 def _stream(content: str, images: list[dict[str, Any]] | None = None) -> WeComReply:

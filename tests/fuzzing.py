@@ -8,6 +8,7 @@ command and mention rules look at, glued together in any order with random text 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import strategies as st
@@ -17,111 +18,40 @@ from bot.model import IncomingMessage, Reply
 # What link finding, command parsing and mention stripping react to: schemes (any case),
 # hosts (IDN, punycode, IP literals, look-alikes), ports, paths, brackets and CJK sentence
 # punctuation, emoji, markdown emphasis, mentions and slashes (full-width too).
+# fmt: off
 _PIECES = (
-    "https://",
-    "http://",
-    "HTTPS://",
-    "hTTp://",
-    "ftp://",
-    "mailto:",
-    "//",
-    "www.",
-    "example.com",
-    "例子.中国",
-    "xn--fsq.com",
-    "bücher.de",
-    "аррӏе.com",
-    "127.0.0.1",
-    "[2001:db8::1]",
-    "[::1]",
-    "0x7f.1",
-    "suo.test",
-    ".cn",
-    ".",
-    "-",
-    "_",
-    ":8080",
-    ":99999",
-    ":",
-    "/",
-    "/a/b",
-    "?q=1&x=",
-    "#frag",
-    "%",
-    "%zz",
-    "%e4%bd%a0",
-    "@",
-    "user:pw@",
-    "\\",
-    "(",
-    ")",
-    "[",
-    "]",
-    "<",
-    ">",
-    '"',
-    "'",
-    "`",
-    "*",
-    "**",
-    "~~",
-    "看这个",
-    "，",
-    "。",
-    "（",
-    "）",
-    "「",
-    "」",
-    "——",
-    "…",
-    "·",
-    "👉",
-    "👈",
-    "🇨🇳",
-    "\u200d",
-    "\ufe0f",
-    "\u202e",
-    " ",
-    "\n",
-    "\t",
-    "\u3000",
-    "\x00",
-    "／",
-    "/short",
-    "/help",
-    "/qr",
-    "/stats",
-    "/top",
-    "/settings",
-    "/live",
-    "/digest",
-    "/bind",
-    "/delete",
-    "/mine",
-    "@suo_test_bot",
-    "@快缩短",
-    "帮助",
-    "short",
-    "on",
-    "off",
-    "auto",
-    "zh",
-    "en",
-    "09:00",
-    "-1",
-    "0",
+    "https://", "http://", "HTTPS://", "hTTp://", "ftp://", "mailto:", "//", "www.",
+    "example.com", "例子.中国", "xn--fsq.com", "bücher.de", "аррӏе.com", "127.0.0.1",
+    "[2001:db8::1]", "[::1]", "0x7f.1", "suo.test", ".cn", ".", "-", "_", ":8080", ":99999",
+    ":", "/", "/a/b", "?q=1&x=", "#frag", "%", "%zz", "%e4%bd%a0", "@", "user:pw@", "\\",
+    "(", ")", "[", "]", "<", ">", '"', "'", "`", "*", "**", "~~", "看这个", "，", "。",
+    "（", "）", "「", "」", "——", "…", "·", "👉", "👈", "🇨🇳", "\u200d", "\ufe0f",
+    "\u202e", " ", "\n", "\t", "\u3000", "\x00", "／", "/short", "/help", "/qr", "/stats",
+    "/top", "/settings", "/live", "/digest", "/bind", "/delete", "/mine", "@suo_test_bot",
+    "@快缩短", "帮助", "short", "on", "off", "auto", "zh", "en", "09:00", "-1", "0",
     "99999999999999999999",
 )
+# fmt: on
 
 # Single characters between the pieces: letters and digits of the scripts links are written
 # in, and the separators that end them.
 _CHARACTERS = (*"aZ09-_.~=+!$&',;:/?#[]@%xé中あ한ß", "\u0130", "\u03a3", "\U0001d400")
+_WORDS = _PIECES + _CHARACTERS
+
+# Hypothesis spends about a millisecond on each value it draws (more on a busy CI box), so a
+# text of 24 drawn pieces cost 10 ms an example. These strategies draw one integer where they
+# can and spell it out: `number` in base N, each digit one choice. Shrinking the integer toward
+# 0 leaves fewer, earlier choices, so failing examples still come out small.
+
+
+def _digits(number: int, base: int) -> Iterator[int]:
+    """The digits of `number` in `base`, least significant first, then 0 for ever."""
+    while True:
+        number, digit = divmod(number, base)
+        yield digit
 
 
 def _spelled(number: int) -> str:
-    """`number` written in base len(_WORDS), each digit one piece: an integer is one choice
-    for hypothesis (fast to draw; a text of 24 drawn pieces took it 10 ms an example), and
-    shrinking it toward 0 leaves fewer, earlier pieces."""
     words = []
     while number:
         number, digit = divmod(number, len(_WORDS))
@@ -129,61 +59,81 @@ def _spelled(number: int) -> str:
     return "".join(words)
 
 
-_WORDS = _PIECES + _CHARACTERS
-# Chat text: pieces, then any text (control characters, surrogates' neighbours, RTL...), then
+def _chat_text(pieces: int, middle: str) -> str:
+    before, after = divmod(pieces, 2**96)
+    return _spelled(before) + middle + _spelled(after)
+
+
+# Chat text: pieces, then any text (control characters, RTL marks, astral planes...), then
 # pieces again.
-chat_text = st.builds(
-    lambda before, middle, after: _spelled(before) + middle + _spelled(after),
-    st.integers(0, 2**160),
-    st.text(max_size=8),
-    st.integers(0, 2**96),
+chat_text = st.builds(_chat_text, st.integers(0, 2**256), st.text(max_size=8))
+
+# JSON values of the types and ranges that break parsers: wrong types, empty containers,
+# integers past 32 and 64 bits, huge floats, look-alike ids.
+# fmt: off
+_ODD_VALUES: tuple[Any, ...] = (
+    None, True, False, 0, -1, 1.5, -0.0, 2**31, -(2**63), 2**64, 1e300, -1e300, "", "0", "x",
+    "\u202e", "private", "group", "url", "image", "text", "mixed", [], [None], [[]], [{}], {},
+    {"": None}, {"id": 1}, {"type": "private"}, {"msgtype": "text"}, {"content": 1},
 )
+# fmt: on
+_KEEP = 26  # of 32: a node changes one time in six, a document a few times
+
+
+def _odd_value(choice: int, text: str) -> Any:
+    return text if choice % 4 == 0 else _ODD_VALUES[choice % len(_ODD_VALUES)]
+
 
 # Any JSON value: what a body may hold once it parses.
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False)
-    | st.text(max_size=16)
-    | chat_text,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
-    max_leaves=12,
+json_values = st.builds(_odd_value, st.integers(0, 2**16), chat_text) | st.builds(
+    lambda n, t: [_odd_value(n, t), {t: _odd_value(n >> 8, t)}], st.integers(0, 2**16), chat_text
 )
 
+_DROP = object()
 
-@st.composite
-def mutated(draw: st.DrawFn, document: Any) -> Any:
-    """`document` (JSON) with a few of its values replaced by any JSON or left out: the shape
-    a platform sends, but with fields of the wrong type, missing, or out of range."""
-    if isinstance(document, dict):
-        out: dict[str, Any] = {}
-        for key, value in document.items():
-            action = draw(st.sampled_from(("keep", "keep", "keep", "recurse", "drop", "any")))
-            if action == "drop":
-                continue
-            out[key] = (
-                draw(json_values)
-                if action == "any"
-                else draw(mutated(value))
-                if action == "recurse"
-                else value
-            )
-        return out
-    if isinstance(document, list):
-        return [draw(mutated(item)) for item in document]
-    return draw(st.one_of(st.just(document), json_values)) if draw(st.booleans()) else document
+
+def _mutate(node: Any, plan: Iterator[int], text: str) -> Any:
+    action = next(plan)
+    if action == _KEEP:
+        return _DROP
+    if action in (_KEEP + 1, _KEEP + 2, _KEEP + 3):
+        return _odd_value(next(plan), text)
+    if action == _KEEP + 4:
+        return [node]  # an object where a list belongs, or the other way
+    if action == _KEEP + 5:
+        return str(node) if not isinstance(node, str) else {"": node}
+    if isinstance(node, dict):
+        mutated_items = ((k, _mutate(v, plan, text)) for k, v in node.items())
+        return {k: v for k, v in mutated_items if v is not _DROP}
+    if isinstance(node, list):
+        return [v for v in (_mutate(item, plan, text) for item in node) if v is not _DROP]
+    return node
+
+
+def mutated(document: Any) -> st.SearchStrategy[Any]:
+    """`document` (JSON) with some of its values left out, replaced by odd JSON or chat text,
+    or wrapped: the shape a platform sends, with fields missing, of the wrong type or out of
+    range. One integer is the plan (a digit per node, in base 32)."""
+
+    def apply(plan: int, text: str) -> Any:
+        out = _mutate(document, _digits(plan, 32), text)
+        return {} if out is _DROP else out
+
+    return st.builds(apply, st.integers(0, 2**320), chat_text)
 
 
 class RecordingCore:
     """Stands in for `bot.core.Core` behind an adapter under fuzz: answers every message at
     once (the core's own handling is fuzzed in test_fuzz_commands), and keeps what it got."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, answer: bool = True) -> None:
         self.messages: list[IncomingMessage] = []
+        self._answer = answer  # False: no reply to send (no Bot API call per example)
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         self.messages.append(message)
+        if not self._answer:
+            return []
         return [Reply(f"seen {len(message.urls)} links, {len(message.images)} images")]
 
     async def group_language(self, platform: str, chat_id: str, title: str) -> str:
