@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -105,8 +105,12 @@ class WeComAdapter:
         return web.Response(text=echo)
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
+        return await self.answer_callback(request.query, await request.read())
+
+    async def answer_callback(self, query: Mapping[str, str], body: bytes) -> web.Response:
+        """The answer to one callback POST, from its URL's query and its body."""
         try:
-            message = await self._decrypt(request)
+            message = await self._decrypt(query, body)
         except CallbackRejected as e:
             log.warning("wecom callback refused (%d): %s", e.status, e.reason)
             return web.Response(status=e.status, text=e.reason)
@@ -124,13 +128,11 @@ class WeComAdapter:
         reply = await self._answer_once(msgid, message)
         # 101033 加密与被动回复: the reply's nonce "需要用回调url中的nonce". A retried callback
         # comes with a fresh nonce, so the same reply is sealed again for each delivery.
-        return web.json_response(self._encrypt(reply, request.query.get("nonce", "")))
+        return web.json_response(self._encrypt(reply, query.get("nonce", "")))
 
-    async def _decrypt(self, request: web.Request) -> dict[str, Any]:
-        q = request.query
+    async def _decrypt(self, q: Mapping[str, str], body: bytes) -> dict[str, Any]:
         try:
-            body = json.loads(await request.read())
-            encrypted = body["encrypt"]
+            encrypted = json.loads(body)["encrypt"]
             if not isinstance(encrypted, str):
                 raise TypeError("encrypt is not a string")
         except (ValueError, KeyError, TypeError) as e:

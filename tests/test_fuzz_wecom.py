@@ -2,22 +2,17 @@
 or signed properly around an odd message. A forged or broken body is refused with a 4xx and
 reaches nobody; a signed one is answered with a sealed reply or ignored; nothing is a 500.
 
-The adapter's handler is called directly (aiohttp's mocked request): the same code a POST
-reaches, without a socket per example.
+The adapter's callback is answered directly from a query and a body (`answer_callback`, all
+that its aiohttp handler does after reading the request), without a socket per example.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import replace
 from typing import Any
-from unittest import mock
-from urllib.parse import urlencode
 
 from aiohttp import web
-from aiohttp.streams import StreamReader
-from aiohttp.test_utils import make_mocked_request
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,15 +42,6 @@ def _adapter(core: RecordingCore) -> WeComAdapter:
 
     config = replace(WeComConfig(), token=WECOM.token, encoding_aes_key=WECOM.encoding_aes_key)
     return WeComAdapter(core, config, session=no_network)  # type: ignore[arg-type]
-
-
-def _request(query: dict[str, str], body: bytes) -> web.Request:
-    payload = StreamReader(
-        mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop()
-    )
-    payload.feed_data(body)
-    payload.feed_eof()
-    return make_mocked_request("POST", f"/wecom/callback?{urlencode(query)}", payload=payload)
 
 
 def _signed(plaintext: str, crypto: WeComCrypto = WECOM.crypto) -> tuple[dict[str, str], bytes]:
@@ -122,7 +108,7 @@ async def test_a_callback_is_refused_or_answered_but_never_a_500(
 ) -> None:
     query, body, forged = callback
     core = RecordingCore()
-    response = await _adapter(core).callback(_request(query, body))
+    response = await _adapter(core).answer_callback(query, body)
     assert isinstance(response, web.Response)
     if forged:
         # Refused before anything reads it: no reply, nothing reaches the core.
