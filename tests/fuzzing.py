@@ -77,7 +77,7 @@ _ODD_VALUES: tuple[Any, ...] = (
     {"": None}, {"id": 1}, {"type": "private"}, {"msgtype": "text"}, {"content": 1},
 )
 # fmt: on
-_KEEP = 26  # of 32: a node changes one time in six, a document a few times
+_CHANGES = 6  # ways a node changes: left out, three odd values, wrapped, retyped
 
 
 def _odd_value(choice: int, text: str) -> Any:
@@ -92,31 +92,33 @@ json_values = st.builds(_odd_value, st.integers(0, 2**16), chat_text) | st.build
 _DROP = object()
 
 
-def _mutate(node: Any, plan: Iterator[int], text: str) -> Any:
-    action = next(plan)
-    if action == _KEEP:
+def _mutate(node: Any, plan: Iterator[int], text: str, stay: int) -> Any:
+    change = next(plan) - stay  # a digit below `stay` (0 too: shrunk plans) keeps the node
+    if change == 0:
         return _DROP
-    if action in (_KEEP + 1, _KEEP + 2, _KEEP + 3):
+    if change in (1, 2, 3):
         return _odd_value(next(plan), text)
-    if action == _KEEP + 4:
+    if change == 4:
         return [node]  # an object where a list belongs, or the other way
-    if action == _KEEP + 5:
+    if change == 5:
         return str(node) if not isinstance(node, str) else {"": node}
     if isinstance(node, dict):
-        mutated_items = ((k, _mutate(v, plan, text)) for k, v in node.items())
+        mutated_items = ((k, _mutate(v, plan, text, stay)) for k, v in node.items())
         return {k: v for k, v in mutated_items if v is not _DROP}
     if isinstance(node, list):
-        return [v for v in (_mutate(item, plan, text) for item in node) if v is not _DROP]
+        changed = (_mutate(item, plan, text, stay) for item in node)
+        return [v for v in changed if v is not _DROP]
     return node
 
 
-def mutated(document: Any) -> st.SearchStrategy[Any]:
+def mutated(document: Any, *, one_node_in: int = 5) -> st.SearchStrategy[Any]:
     """`document` (JSON) with some of its values left out, replaced by odd JSON or chat text,
     or wrapped: the shape a platform sends, with fields missing, of the wrong type or out of
-    range. One integer is the plan (a digit per node, in base 32)."""
+    range: one node in `one_node_in` changes. One integer is the plan, a digit per node."""
 
     def apply(plan: int, text: str) -> Any:
-        out = _mutate(document, _digits(plan, 32), text)
+        stay = _CHANGES * (one_node_in - 1)
+        out = _mutate(document, _digits(plan, _CHANGES * one_node_in), text, stay)
         return {} if out is _DROP else out
 
     return st.builds(apply, st.integers(0, 2**320), chat_text)
