@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adapters.telegram import TelegramAdapter, parse_update
@@ -86,8 +86,19 @@ async def adapter(
             await adapter.application.shutdown()
 
 
+def _found(**message: Any) -> dict[str, Any]:
+    """A group text update with `message`'s fields set: what the fuzz once failed on."""
+    update = group_text("hi", message_id=1, date=1764000000)
+    return {"update_id": 1, "message": {**update["message"], **message}}
+
+
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(updates())
+@example([])  # a 500 from the webhook, once
+@example(_found(date=6.7e16))  # past what the C library's time functions hold
+@example(_found(text=True))
+@example(_found(chat=None))
+@example(_found(chat={"id": [], "type": "group"}))
 async def test_an_odd_update_is_refused_or_handled_without_an_error(
     adapter: TelegramAdapter, core: RecordingCore, data: Any
 ) -> None:
