@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from adapters.wecom import WeComAdapter
@@ -103,6 +103,9 @@ def _signed_message(message: Any) -> tuple[dict[str, str], bytes, bool]:
 
 
 @given(st.one_of(forged_callbacks(), messages().map(_signed_message)))
+@example(_signed_message(single_text("hi") | {"text": 1}))  # 500s the fuzz found
+@example(_signed_message(group_image("http://127.0.0.1:9/media/1") | {"image": [None]}))
+@example(_signed_message(mixed(["hi"]) | {"mixed": {"msg_item": ["hi"]}}))
 async def test_a_callback_is_refused_or_answered_but_never_a_500(
     callback: tuple[dict[str, str], bytes, bool],
 ) -> None:
