@@ -20,10 +20,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeAllChatAdministrators,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeDefault,
+    Chat,
     ChatMember,
     ChatMemberUpdated,
     InputMediaPhoto,
@@ -308,9 +310,10 @@ class TelegramAdapter:
             log.warning("telegram webhook update refused: the bot is not running")
             return web.Response(status=503, text="not running")
         try:
-            data = await request.json()
-            update = Update.de_json(data, self.application.bot)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError):
+            update = parse_update(await request.json(), self.application.bot)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            update = None
+        if update is None:
             log.warning("telegram webhook refused: malformed update body")
             return web.Response(status=400, text="malformed update")
         # Answer at once; the application's queue does the work off the request.
@@ -374,6 +377,10 @@ class TelegramAdapter:
         if chat.type == ChatType.CHANNEL:
             return None
         text = message.text or message.caption or ""
+        if not isinstance(text, str):
+            # PTB takes the Bot API's JSON types on trust; text of another type (a buggy
+            # self-hosted Bot API, a forged webhook call) is no message to answer.
+            return None
         raw_entities: Sequence[MessageEntity] = message.entities or message.caption_entities
         command = parse_command(text)
         if command is not None and command.addressed_to:
@@ -544,6 +551,29 @@ class TelegramAdapter:
                         chat_id, media, reply_parameters=thread
                     )
                 )
+
+
+def parse_update(data: object, bot: Bot) -> Update | None:
+    """The update in a webhook body's JSON, or None when it is none (a list, a field of the
+    wrong type: PTB's de_json fails on those with TypeError, KeyError, ValueError or, given
+    no object where one belongs, AttributeError; a date past what the C library's time
+    functions hold raises OverflowError or OSError)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        update = Update.de_json(data, bot)
+    except (TypeError, KeyError, ValueError, AttributeError, OverflowError, OSError):
+        return None
+    # de_json takes the JSON's types on trust and leaves a missing object out as None; PTB's
+    # own dispatch needs the chat, and chat and user ids to be integers (it hashes them).
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if (
+        (message is not None and not isinstance(message.chat, Chat))
+        or (chat is not None and type(chat.id) is not int)
+        or (user is not None and type(user.id) is not int)
+    ):
+        return None
+    return update
 
 
 def fits_caption(text: str) -> bool:

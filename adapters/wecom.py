@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -107,8 +107,12 @@ class WeComAdapter:
         return web.Response(text=echo)
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
+        return await self.answer_callback(request.query, await request.read())
+
+    async def answer_callback(self, query: Mapping[str, str], body: bytes) -> web.Response:
+        """The answer to one callback POST, from its URL's query and its body."""
         try:
-            message = await self._decrypt(request)
+            message = await self._decrypt(query, body)
         except CallbackRejected as e:
             log.warning("wecom callback refused (%d): %s", e.status, e.reason)
             return web.Response(status=e.status, text=e.reason)
@@ -126,13 +130,11 @@ class WeComAdapter:
         reply = await self._answer_once(msgid, message)
         # 101033 加密与被动回复: the reply's nonce "需要用回调url中的nonce". A retried callback
         # comes with a fresh nonce, so the same reply is sealed again for each delivery.
-        return web.json_response(self._encrypt(reply, request.query.get("nonce", "")))
+        return web.json_response(self._encrypt(reply, query.get("nonce", "")))
 
-    async def _decrypt(self, request: web.Request) -> dict[str, Any]:
-        q = request.query
+    async def _decrypt(self, q: Mapping[str, str], body: bytes) -> dict[str, Any]:
         try:
-            body = json.loads(await request.read())
-            encrypted = body["encrypt"]
+            encrypted = json.loads(body)["encrypt"]
             if not isinstance(encrypted, str):
                 raise TypeError("encrypt is not a string")
         except (ValueError, KeyError, TypeError) as e:
@@ -254,21 +256,22 @@ class WeComAdapter:
 
     def to_incoming(self, message: dict[str, Any]) -> IncomingMessage | None:
         msgtype = message.get("msgtype")
-        user_id = str((message.get("from") or {}).get("userid") or "unknown")
+        user_id = str(_field(message.get("from"), "userid") or "unknown")
         is_group = message.get("chattype") == "group"
         chat_id = str(message.get("chatid") or "") if is_group else f"single:{user_id}"
         texts: list[str] = []
         images: list[ImageSource] = []
         if msgtype == "text":
-            texts.append(str((message.get("text") or {}).get("content") or ""))
+            texts.append(_text(message.get("text")))
         elif msgtype == "image":
-            images.append(self._image(message.get("image") or {}, 1, chat_id))
+            images.append(self._image(message.get("image"), 1, chat_id))
         elif msgtype == "mixed":
-            for index, item in enumerate((message.get("mixed") or {}).get("msg_item") or [], 1):
-                if item.get("msgtype") == "text":
-                    texts.append(str((item.get("text") or {}).get("content") or ""))
-                elif item.get("msgtype") == "image":
-                    images.append(self._image(item.get("image") or {}, index, chat_id))
+            items = _field(message.get("mixed"), "msg_item")
+            for index, item in enumerate(items if isinstance(items, list) else [], 1):
+                if _field(item, "msgtype") == "text":
+                    texts.append(_text(_field(item, "text")))
+                elif _field(item, "msgtype") == "image":
+                    images.append(self._image(_field(item, "image"), index, chat_id))
         else:
             return None  # events, voice, files...: nothing to shorten
         text = " ".join(_MENTION.sub("", t, count=1).strip() for t in texts).strip()
@@ -286,8 +289,8 @@ class WeComAdapter:
             addressed=True,  # group messages reach the AI bot only when it is @-mentioned
         )
 
-    def _image(self, image: dict[str, Any], index: int, chat_id: str) -> ImageSource:
-        url = str(image.get("url") or "")
+    def _image(self, image: object, index: int, chat_id: str) -> ImageSource:
+        url = str(_field(image, "url") or "")
 
         async def load() -> bytes:
             if not self._may_fetch(url, "image url", chat_id):
@@ -307,6 +310,16 @@ class WeComAdapter:
 
     def decrypt_file(self, data: bytes) -> bytes:
         return bytes(PKCS7Encoder.decode(WeChatCipher(self._key).decrypt(data)))
+
+
+def _field(value: object, key: str) -> Any:
+    """`value[key]` when `value` is a JSON object, else None: a callback of another shape than
+    documented (a changed API, a fuzzer) is read as far as it goes, never answered with a 500."""
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _text(item: object) -> str:
+    return str(_field(item, "content") or "")
 
 
 def _stream(content: str, images: list[dict[str, Any]] | None = None) -> WeComReply:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from urllib.parse import urlsplit, urlunsplit
 
+import regex
 from linkify_it import LinkifyIt
 from yarl import URL
 
@@ -69,10 +70,16 @@ _BOUNDARY = re.compile(
 # or a tilde starts a link (linkify-it wants a space or punctuation there).
 _GLUED_SCHEME = re.compile(f"(?<=[{_CJK}{_EMOJI}~])(?:https?|ftp|mailto):", re.IGNORECASE)
 # "http://example.comだよね": CJK text or an emoji right after the ASCII top label of a host is
-# the sentence going on, not the host ("http://www看example.com" is left to IDN rules). The
-# path, once it starts, goes on through any script.
-_AUTHORITY = re.compile(r"(?:https?|ftp)://[^\s/?#]*", re.IGNORECASE)
-_GLUED_AFTER_HOST = re.compile(f"(?<=[A-Za-z0-9])[{_CJK}{_EMOJI}][^.]*$")
+# the sentence going on, not the host ("http://www看example.com" is left to IDN rules), also
+# when the sentence ends in a full stop ("https://example.com看这个."). The path, once it
+# starts, goes on through any script. The authority ends where linkify-it ends a host: at a
+# space, a control character or punctuation hosts, ports and user info are not written with
+# ("https://example.com看这个,也看example.org"). A lookahead, so that an authority swallowing
+# the next link's scheme ("http://x看https://example.com看这个") does not hide that link's.
+_AUTHORITY = regex.compile(
+    r"(?=((?:https?|ftp)://(?:[^\p{Z}\p{P}\p{Cc}\s/?#]|[.:@\[\]_-])*))", regex.IGNORECASE
+)
+_GLUED_AFTER_HOST = re.compile(f"(?<=[A-Za-z0-9])[{_CJK}{_EMOJI}][^.]*\\.*$")
 # "请访问www.baidu.com": CJK text glued before a bare domain is not its first label.
 _CJK_BEFORE_HOST = re.compile(f"[{_CJK}]+(?=[A-Za-z0-9])")
 # Emoji closing a link's path are decoration ("https://x.y/a👈"), as trailing "." is prose.
@@ -131,7 +138,7 @@ def find_links(text: str) -> tuple[TextLink, ...]:
     cuts = {0, len(text)}
     cuts.update(m.start() for m in _GLUED_SCHEME.finditer(masked))
     for authority in _AUTHORITY.finditer(masked):
-        glued = _GLUED_AFTER_HOST.search(masked, authority.start(), authority.end())
+        glued = _GLUED_AFTER_HOST.search(masked, authority.start(1), authority.end(1))
         if glued is not None:
             cuts.add(glued.start())
     links: list[TextLink] = []

@@ -7,6 +7,7 @@ Everything binds 127.0.0.1 port 0 (PostgreSQL: 127.0.0.1:5432); nothing reaches 
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from typing import Any
 import aiosqlite
 import pytest
 from aiohttp import web
+from hypothesis import settings
 
 from bot.config import Config, parse_config
 from bot.model import ChatKind, ImageSource, IncomingMessage, Sender
@@ -33,6 +35,17 @@ FIXED_NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 BOTH_ENGINES = ("sqlite", "postgresql")
 # The development and CI server: trust auth on loopback; each test makes its own database.
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+
+# The fuzz targets (tests/test_fuzz_*.py): 10,000 examples each in CI (CI=true, as CI services
+# and .ci/run set it), the same ones every run (derandomized: a red CI reproduces anywhere);
+# a quick 300 locally, where failing examples are kept in .hypothesis/ and tried first next
+# time. HYPOTHESIS_PROFILE names one outright. No deadline: a shared CI box is no stopwatch.
+settings.register_profile("ci", max_examples=10_000, deadline=None, derandomize=True)
+settings.register_profile("dev", max_examples=300, deadline=None)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE")
+    or ("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -310,6 +310,11 @@ TEXTS = [
         "https://example.com/路径https://b.example/x",
         ["https://example.com/路径", "https://b.example/x"],
     ),
+    # --- CJK text glued after a host, found by the fuzz (tests/test_fuzz_urls.py) ---
+    ("https://example.com看这个.", ["https://example.com"]),
+    ("https://example.com👉点这里.", ["https://example.com"]),
+    ("https://example.com看这个,也看example.org", ["https://example.com"]),
+    ("http://x看https://example.com看这个", ["http://x", "https://example.com"]),
     ("网址HTTPS://EXAMPLE.COM/X", ["HTTPS://EXAMPLE.COM/X"]),
     ("看ftp://example.com/file", []),
     ("xhttps://example.com", []),
