@@ -42,12 +42,18 @@ import aiohttp
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS))
 # The same fresh-database helper, port picker and `suo` command line as the processes benchmark.
-from processes import REPO, database, free_port, shorten, suo_command  # noqa: E402
+from processes import (  # noqa: E402
+    REPO,
+    database,
+    free_port,
+    shorten,
+    suo_command,
+    write_config,
+)
 
 sys.path.insert(0, str(REPO))
 from redirector.journal import parse_line  # noqa: E402
 
-HOST = "127.0.0.1"
 READER_UA = (  # a WeChat reader: a human click, classified on the redirect path
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.40"
@@ -131,26 +137,6 @@ class Outcome:
         if self.counted > self.served:
             return f"+{self.counted - self.served} answered as the process died (unseen)"
         return f"{self.served - self.counted} lost" + ("" if self.holds else " UNEXPECTEDLY")
-
-
-def write_config(workdir: Path, port: int, storage_url: str, journal: Path) -> Path:
-    path = workdir / "suo.toml"
-    path.write_text(
-        f"""
-[server]
-host = "{HOST}"
-port = {port}
-public_url = "http://{HOST}:{port}"
-
-[storage]
-url = "{storage_url}"
-
-[clicks]
-spill_path = "{journal}"
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 @contextlib.contextmanager
@@ -288,7 +274,7 @@ async def run_scenario(
     engine: str, storage_url: str, s: Scenario, workdir: Path, args: Any
 ) -> Outcome:
     with journal_place(workdir, s.full_disk) as (journal, where):
-        config = write_config(workdir, free_port(), storage_url, journal)
+        config = write_config(workdir, free_port(), storage_url=storage_url, journal=journal)
         short_url = await asyncio.to_thread(shorten, config, dict(os.environ))
         rows_before, rolled_before = await click_counts(storage_url)
         first_log = workdir / "first.log"

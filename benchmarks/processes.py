@@ -77,7 +77,12 @@ def database(engine: str, workdir: Path) -> Iterator[str]:
         asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
 
 
-def write_config(workdir: Path, port: int) -> Path:
+def write_config(
+    workdir: Path, port: int, *, storage_url: str = "", journal: Path | None = None
+) -> Path:
+    """A process's TOML: this host and port, a storage URL unless SUO_STORAGE_URL gives it,
+    and where the click journals go."""
+    storage = f'[storage]\nurl = "{storage_url}"\n' if storage_url else ""
     path = workdir / "suo.toml"
     path.write_text(
         f"""
@@ -87,8 +92,9 @@ port = {port}
 public_url = "http://{HOST}:{port}"
 secret = "benchmark"
 
+{storage}
 [clicks]
-spill_path = "{workdir / "clicks.spill.jsonl"}"
+spill_path = "{journal or workdir / "clicks.spill.jsonl"}"
 """,
         encoding="utf-8",
     )

@@ -6,6 +6,7 @@ Everything binds 127.0.0.1 port 0 (PostgreSQL: 127.0.0.1:5432); nothing reaches 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiosqlite
 import pytest
 from aiohttp import web
@@ -115,6 +117,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def wait_healthy(url: str) -> None:
+    """Until a process of a test's own answers `url` (its /healthz) with a 200."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(400):  # bounded: ~20 s for the process to start listening
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} never answered")
 
 
 def process_config(tmp_path: Path, port: int, extra: str = "") -> Path:

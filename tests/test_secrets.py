@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from bot.qr import render_qr_png
-from tests.conftest import free_port, process_config
+from tests.conftest import free_port, process_config, wait_healthy
 from tests.fake_telegram import FakeBotApi
 from tests.fake_wecom import FakeWeCom
 from tests.telegram_builders import group_photo_update, group_text_update, url_entities
@@ -70,19 +70,6 @@ access_token = "{WEB_ACCESS_TOKEN}"
     text = re.sub(r'url = "sqlite:///[^"]*"', f'url = "{password_url}"', text)
     cfg.write_text(text, encoding="utf-8")
     return cfg
-
-
-async def wait_healthy(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(400):  # bounded: ~20 s for the process to start listening
-            try:
-                async with http.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never answered")
 
 
 async def click(url: str) -> int:

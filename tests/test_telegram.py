@@ -14,7 +14,6 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 import zxingcpp
 from aiohttp import web
@@ -31,6 +30,7 @@ from tests.conftest import (
     free_port,
     process_config,
     telegram_config,
+    wait_healthy,
 )
 from tests.fake_telegram import FakeBotApi
 from tests.telegram_builders import (
@@ -352,7 +352,7 @@ file_base_url = "{api.file_base_url}"
         env=env,
     )
     try:
-        await _wait_until_healthy(f"http://127.0.0.1:{port}/healthz")
+        await wait_healthy(f"http://127.0.0.1:{port}/healthz")
         for _ in range(200):  # setWebhook follows the route's start: bounded, ~10 s at most
             if api.webhook_url:
                 break
@@ -374,19 +374,6 @@ file_base_url = "{api.file_base_url}"
 
 
 SHORT_LOCAL = re.compile(r"http://127\.0\.0\.1:\d+/[A-Za-z0-9]{7}")
-
-
-async def _wait_until_healthy(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(400):  # bounded: ~20 s at most
-            try:
-                async with http.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never answered")
 
 
 async def test_the_webhook_route_never_acknowledges_an_update_it_cannot_process(
