@@ -298,6 +298,10 @@ _MS_PER_HOUR = 3_600_000
 _MS_PER_DAY = 86_400_000
 _CLICK_ROWS_PER_STATEMENT = 1000  # 7,000 parameters, under SQLite's 32,766 limit
 _CLICKS_BUSY_MS = 20
+# The click connection's page cache: a batch of clicks on many links updates as many rollup
+# rows, each on a page of its own; with SQLite's default 2 MB those pages were read from the
+# file again for most clicks (measured over a million links: 22 -> 12 µs of rollup per click).
+_CLICKS_CACHE_KIB = 65_536
 _CHECKPOINT_EVERY_BATCHES = 25
 
 
@@ -518,6 +522,7 @@ class SqliteStore:
             # recorder retries and, at worst, spills to its file.
             clicks_db.execute(f"PRAGMA busy_timeout={_CLICKS_BUSY_MS}")
             clicks_db.execute("PRAGMA wal_autocheckpoint=0")
+            clicks_db.execute(f"PRAGMA cache_size=-{_CLICKS_CACHE_KIB}")
             store = cls(db, clicks_db)
             store._found_version = await store._schema_version()
             await store._migrate()
