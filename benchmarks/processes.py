@@ -208,12 +208,17 @@ def bench_engine(engine: str, args: argparse.Namespace) -> float:
         for count in (1, 2):
             run = measure(engine, count, args)
             rates[count] = run.result.requests_per_s
+            # wrk counts a timeout for each connection whose request is over 2 s old at its
+            # check every 2 s: as many as --connections, at once, is a stall of both
+            # processes, or of the machine or wrk, not one process refusing its share.
+            kinds = f" ({run.result.error_kinds})" if run.result.errors else ""
             print(
                 f"{engine:<10} round {round_number}  {count} process{'es' if count > 1 else '  '}"
                 f"  {run.result.requests_per_s:>7.0f} req/s  p99 {run.result.p99_ms:>6.1f} ms"
                 f"  suo CPU {run.redirector_cores * 1e6 / run.result.requests_per_s:.0f} µs/req"
                 f"  cores: suo {run.redirector_cores:.2f}, other {run.other_cores:.2f}"
-                f"  errors {run.result.errors}  clicks {run.stored} of ~{run.sent} requests",
+                f"  errors {run.result.errors}{kinds}"
+                f"  clicks {run.stored} of ~{run.sent} requests",
                 flush=True,
             )
         ratios.append(rates[2] / rates[1])

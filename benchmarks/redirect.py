@@ -282,6 +282,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int  # socket errors plus non-2xx/3xx answers
+    error_kinds: str = ""  # the non-zero ones by kind, as wrk names them: "timeout 64"
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,8 +348,13 @@ def parse_wrk(output: str) -> WrkResult:
         raise RuntimeError(f"could not read wrk's output:\n{output}")
     socket_errors = _SOCKET_ERRORS.search(output)
     non_3xx = _NON_3XX.search(output)
-    errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
-    errors += int(non_3xx[1]) if non_3xx else 0
+    kinds: dict[str, str] = {}
+    if socket_errors:
+        names = ("connect", "read", "write", "timeout")
+        kinds.update(zip(names, socket_errors.groups(), strict=True))
+    if non_3xx:
+        kinds["non-2xx/3xx"] = non_3xx[1]
+    errors = sum(int(n) for n in kinds.values())
     return WrkResult(
         requests=int(requests[1]),
         seconds=float(requests[2]) * _TIME_UNITS_MS[requests[3]] / 1000,
@@ -356,6 +362,7 @@ def parse_wrk(output: str) -> WrkResult:
         p50_ms=_percentile_ms(output, 50),
         p99_ms=_percentile_ms(output, 99),
         errors=errors,
+        error_kinds=", ".join(f"{kind} {n}" for kind, n in kinds.items() if int(n)),
     )
 
 

@@ -108,6 +108,35 @@ async def test_week_numbers_come_from_the_rollups(
     assert stats.per_day == (0, 0, 0, 4, 0, 4, 0)
 
 
+async def test_readers_count_for_their_link_s_group_whether_or_not_it_was_just_opened(
+    suo: Suo,
+) -> None:
+    """A redirect looks a link up just before its click is written, and the SQLite store then
+    knows the link's group without reading it again: the readers land in the same groups."""
+    seed = Seed(suo)
+    group = await suo.store.upsert_group("console", "g1", "Reading club")
+    other = await suo.store.upsert_group("console", "g2", "Other")
+    opened = await seed.link(group, "alice", "https://example.com/opened")
+    unopened = await seed.link(group, "alice", "https://example.com/unopened")
+    elsewhere = await seed.link(other, "bob", "https://example.com/elsewhere")
+    for code in (opened, elsewhere):
+        assert await suo.store.get_link(code) is not None
+    day = FIXED_NOW - timedelta(days=1)
+    clicks = [
+        seed.click(opened, day, H, "wechat", "v1"),
+        seed.click(opened, day, H, "ios", "v2"),
+        seed.click(unopened, day, H, "wechat", "v1"),
+        seed.click(unopened, day, H, "android", "v3"),
+        seed.click(elsewhere, day, H, "wechat", "v4"),
+        seed.click(opened, day, P, "preview", "p1"),
+    ]
+    assert await suo.store.add_clicks(clicks) == len(clicks)
+    ours = await suo.store.period_stats(group.id, WEEK, top=5)
+    theirs = await suo.store.period_stats(other.id, WEEK, top=5)
+    assert (ours.human, ours.unique_readers) == (4, 3)  # v1 (on both links), v2, v3
+    assert (theirs.human, theirs.unique_readers) == (1, 1)  # v4
+
+
 async def test_a_replayed_batch_adds_nothing(
     suo: Suo, seeded: tuple[Group, dict[str, str], list[Click]]
 ) -> None:
