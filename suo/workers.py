@@ -8,13 +8,34 @@ the service manager (systemd `Restart=on-failure`) restarts the whole set, with 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
 import signal
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel send the worker SIGTERM when the parent dies, even by
+    kill -9 (its own session keeps it from the terminal's signals, not from this): no worker
+    outlives its parent holding the port. Linux only; elsewhere the service manager's cgroup
+    or process group does it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 async def run_workers(command: Sequence[str], count: int) -> int:
@@ -22,8 +43,9 @@ async def run_workers(command: Sequence[str], count: int) -> int:
     one exits unasked (1)."""
     # Their own session: a terminal's Ctrl-C reaches only this parent, which forwards it once
     # (a second SIGINT would interrupt a worker's final click flush).
+    preexec = _stop_with_parent(os.getpid())
     workers = [
-        await asyncio.create_subprocess_exec(*command, start_new_session=True)
+        await asyncio.create_subprocess_exec(*command, start_new_session=True, preexec_fn=preexec)
         for _ in range(count)
     ]
     log.info("started %d redirector workers: pids %s", count, [w.pid for w in workers])

@@ -197,6 +197,29 @@ async def test_a_worker_that_dies_stops_the_others_and_the_parent_exits_1(
     assert "exited with -9 unasked" in redirectors.text()
 
 
+@pytest.mark.sqlite_only("the parent process is engine-blind")
+async def test_workers_stop_when_their_parent_is_killed(redirectors: Redirectors) -> None:
+    parent = await redirectors.start("redirector", "--workers", "2")
+    await redirectors.listening(2)
+    workers = worker_pids(redirectors.text())
+    parent.kill()  # kill -9: no chance to forward anything
+    await parent.wait()
+    for _ in range(int(READY_TIMEOUT / 0.05)):  # bounded: READY_TIMEOUT at most
+        if not any(alive(pid) for pid in workers):
+            break
+        await asyncio.sleep(0.05)
+    assert not [pid for pid in workers if alive(pid)], "workers outlived their parent"
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` still runs (an orphan is reaped by init, a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 def test_redirector_refuses_a_worker_count_below_one(tmp_path: Path) -> None:
     cfg = process_config(tmp_path, free_port())
     result = subprocess.run(
