@@ -437,13 +437,21 @@ class ClickRecorder:
     async def sweep_dead(self) -> int:
         """Store and remove the journals (and older versions' spill files) that processes
         no longer alive left beside ours; the clicks they added."""
-        paths = await asyncio.to_thread(journal_family, self._configured)
+        try:
+            paths = await asyncio.to_thread(journal_family, self._configured)
+        except OSError as e:  # out of open files, say: the next sweep tries again
+            self._sweep_failed(e)
+            return 0
         added = 0
         async with self._flush_lock:
             for path in paths:
                 if path == self._journal.path:
                     continue
-                fd = take_dead(path)
+                try:
+                    fd = take_dead(path)
+                except OSError as e:
+                    self._sweep_failed(e)
+                    break
                 if fd is None:
                     continue  # its process lives, or another one took it
                 try:
@@ -454,6 +462,10 @@ class ClickRecorder:
                     break
         self._replayed += added
         return added
+
+    def _sweep_failed(self, error: OSError) -> None:
+        if self._journal_alarm.due():
+            log.warning("dead processes' click journals not read this time: %s", error.strerror)
 
     async def _ingest_dead(self, path: Path, fd: int) -> int:
         name = path.name

@@ -6,6 +6,7 @@ written keeps clicks in memory (bounded, said in the log), and real processes ki
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -76,6 +77,31 @@ async def test_a_dead_journal_resumes_at_its_mark_and_is_removed(
     assert await recorder.sweep_dead() == 3
     assert await human_clicks(store) == 3  # only what came after the mark
     assert not dead.exists() and await store.journal_offset(dead.name) == 0
+
+
+@pytest.mark.sqlite_only("the file side of the sweep is engine-blind")
+async def test_out_of_open_files_a_sweep_waits_for_the_next_one_in_a_line(
+    store: Store,
+    clock: FakeClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "clicks.79-beef.jsonl").write_bytes(b"".join(lines(range(1, 4))))
+    recorder = ClickRecorder(store, clock=clock, journal=tmp_path / "clicks.jsonl")
+    real_open = os.open
+
+    def no_files_left(*args: Any, **kwargs: Any) -> int:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    monkeypatch.setattr(os, "open", no_files_left)  # as idle connections hold every file
+    with caplog.at_level(logging.WARNING, logger="redirector.clicks"):
+        assert await recorder.sweep_dead() == 0
+    [said] = caplog.records
+    assert "Too many open files" in said.getMessage() and said.exc_info is None
+    monkeypatch.setattr(os, "open", real_open)
+    assert await recorder.sweep_dead() == 3  # the next sweep takes it in
+    assert await human_clicks(store) == 3
 
 
 async def test_a_torn_line_is_skipped_and_the_rest_stored(
