@@ -163,10 +163,6 @@ class ClickRecorder:
             self._journalled, len(self._held), queued, self._written, self._replayed, self._lost
         )
 
-    @property
-    def pending(self) -> int:
-        return self.stats().queued
-
     def record(
         self,
         code: str,

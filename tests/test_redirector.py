@@ -124,7 +124,7 @@ async def test_all_batched_clicks_are_persisted_after_shutdown(suo: Suo, config:
             )
             assert resp.status == 302
     # The client context closed the app: cleanup flushed whatever the timer had not.
-    assert suo.recorder.pending == 0
+    assert suo.recorder.stats().queued == 0
     assert len(await clicks_rows(config)) == n
     assert (await suo.store.group_stats(group.id)).human_clicks == n
 
