@@ -108,11 +108,15 @@ async def test_week_numbers_come_from_the_rollups(
     assert stats.per_day == (0, 0, 0, 4, 0, 4, 0)
 
 
+@pytest.mark.parametrize("remembered", [None, 1], ids=["remembered", "forgotten"])
 async def test_readers_count_for_their_link_s_group_whether_or_not_it_was_just_opened(
-    suo: Suo,
+    suo: Suo, remembered: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A redirect looks a link up just before its click is written, and the SQLite store then
-    knows the link's group without reading it again: the readers land in the same groups."""
+    knows the link's group without reading it again: the readers land in the same groups,
+    also when more links were opened than it remembers (the oldest is forgotten)."""
+    if remembered is not None:
+        monkeypatch.setattr("bot.storage.sqlite._LINK_GROUPS_MAX", remembered)
     seed = Seed(suo)
     group = await suo.store.upsert_group("console", "g1", "Reading club")
     other = await suo.store.upsert_group("console", "g2", "Other")

@@ -11,7 +11,7 @@ import json
 import logging
 import secrets
 import sqlite3
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
@@ -518,7 +518,7 @@ class SqliteStore:
         # out: its clicks, written within a second of the lookup, then add their group's
         # readers without reading the links table once per click (clicks spread over many
         # links paid one such read each).
-        self._link_groups: dict[str, int] = {}
+        self._link_groups: OrderedDict[str, int] = OrderedDict()
         # Clicks are written on the event loop through their own plain connection. Measured
         # under load, aiosqlite's thread cost the loop more (GIL hand-offs per batch) than the
         # ~2 ms a 500-row insert takes inline; checkpoints stay off this path (see add_clicks).
@@ -712,7 +712,10 @@ class SqliteStore:
         link = _link(rows[0])
         groups = self._link_groups
         if code not in groups and len(groups) >= _LINK_GROUPS_MAX:
-            del groups[next(iter(groups))]
+            # An OrderedDict's oldest goes in O(1); deleting a plain dict's first key leaves
+            # a hole that every later first-key search walks (measured at 65,536 links:
+            # 32 µs an eviction, a fifth of a random-code redirect).
+            groups.popitem(last=False)
         groups[code] = link.group_id
         return link
 
