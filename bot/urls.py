@@ -332,6 +332,19 @@ def is_blocked(host: str, blocked_domains: Iterable[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in blocked_domains)
 
 
+# A link yarl would give back unchanged: lowercase scheme and host, no port, userinfo,
+# percent sign, fragment or dot segment, only characters a path or query may hold as they are.
+# Most stored links are like this, and matching them costs a tenth of parsing them (a
+# redirect of a link not in the cache builds its Location header: ~10 µs of ~30 µs).
+_UNCHANGED_BY_YARL = re.compile(
+    r"https?://[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+    r"(?:(?:/(?!\.\.?(?:[/?]|$))[A-Za-z0-9._~!$&'()*+,;=:@-]*)+"
+    r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]+)?)?"
+)
+
+
 def location_header(url: str) -> str:
     """`url` as an ASCII Location header value: punycode host, percent-encoded path."""
+    if _UNCHANGED_BY_YARL.fullmatch(url):
+        return url
     return str(URL(url))
