@@ -153,3 +153,22 @@ async def test_two_processes_creating_one_url_at_once_store_one_link(
     (code,) = {link.code for link, _ in results}
     assert sorted(created for _, created in results) == [False, True]
     assert code in ("FirstOne", "SecondOne")
+
+
+async def test_a_lookup_sees_another_process_s_change_at_the_loop_s_next_turn(
+    suo: Suo, config: Config
+) -> None:
+    """Lookups of one turn of the event loop share a snapshot (SQLite), which ends with the
+    turn: a link disabled by another process is refused by the next turn's lookup."""
+    group = await suo.store.upsert_group("console", "snapshot", "snapshot")
+    await suo.store.create_link("SnapOne", "https://example.com/snap", group.id, None, FIXED_NOW)
+    other = await storage.open_store(config.storage.url)
+    try:
+        seen = await suo.store.get_link("SnapOne")
+        assert seen is not None and not seen.disabled
+        assert await other.disable_link("SnapOne", group.id)
+        await asyncio.sleep(0)
+        again = await suo.store.get_link("SnapOne")
+    finally:
+        await other.close()
+    assert again is not None and again.disabled
