@@ -838,6 +838,9 @@ class SqliteStore:
         """One transaction: the clicks (one multi-row statement per 1,000), the hourly and
         reader rollups of those that were new, and the journal's mark. Synchronous by design."""
         db = self._clicks_db
+        # Our own read snapshot would stop this write from restarting a checkpointed WAL,
+        # which then grows with every batch (measured: 214 MB against 68 MB in a minute).
+        self._end_read()
         db.execute("BEGIN IMMEDIATE")
         try:
             if self._insert_rows(db, clicks) != len(clicks):
