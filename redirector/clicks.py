@@ -259,7 +259,8 @@ class ClickRecorder:
         await self._share_salt()
         with contextlib.suppress(OSError):  # record() says so, with counts, when it matters
             self._open_journal()
-        await self.sweep_dead()
+        # Dead processes' journals are the task's first work, not start()'s: a big one (an
+        # outage's worth) must not keep the redirector from serving.
         self._task = asyncio.create_task(self._run(), name="click-recorder")
 
     async def stop(self) -> None:
@@ -289,6 +290,10 @@ class ClickRecorder:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        try:
+            await self.sweep_dead()
+        except Exception:
+            log.exception("click journal sweep failed")  # it reports the store's failures
         next_sweep = loop.time() + self._sweep_interval
         while not self._stopping:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
@@ -391,6 +396,7 @@ class ClickRecorder:
             clicks = await self._to_clicks(entries)
             mark = JournalMark(journal.name, batch_end)
             self._written += await self._store.add_clicks(clicks, mark)
+            await asyncio.sleep(0)  # a backlog (after an outage) must not stall redirects
             self._offset = batch_end
             self._ingested += len(entries)
             if self._recent_from is not None and self._recent_from < batch_end:
@@ -475,6 +481,7 @@ class ClickRecorder:
             clicks = await self._to_clicks(batch.entries)
             added += await self._store.add_clicks(clicks, JournalMark(name, batch.end))
             offset, lines = batch.end, lines + len(batch.entries)
+            await asyncio.sleep(0)  # redirects go on between batches
         # The mark goes first: should we die before the file does, a replay from the start
         # adds nothing (the ids).
         await self._store.forget_journal(name)

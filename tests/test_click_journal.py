@@ -79,6 +79,28 @@ async def test_a_dead_journal_resumes_at_its_mark_and_is_removed(
     assert not dead.exists() and await store.journal_offset(dead.name) == 0
 
 
+async def test_a_big_dead_journal_is_taken_in_while_the_process_goes_on(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A process that starts beside an outage's worth of a dead one's journal serves at once:
+    start() leaves the journal to the recorder's task, which lets the loop run between
+    batches (SQLite writes them on the loop: in one go they would stall every redirect)."""
+    dead = tmp_path / "clicks.81-beef.jsonl"
+    dead.write_bytes(b"".join(lines(range(1, 5001))))  # ten batches
+    recorder = ClickRecorder(store, clock=clock, journal=tmp_path / "clicks.jsonl")
+    await recorder.start()
+    try:
+        seen = [await human_clicks(store)]
+        for _ in range(10_000):  # bounded: each turn is a query of the store
+            if seen[-1] == 5000:
+                break
+            seen.append(await human_clicks(store))
+    finally:
+        await recorder.stop()
+    assert seen[-1] == 5000 and not dead.exists()
+    assert any(0 < count < 5000 for count in seen), f"only saw {sorted(set(seen))}"
+
+
 @pytest.mark.sqlite_only("the file side of the sweep is engine-blind")
 async def test_out_of_open_files_a_sweep_waits_for_the_next_one_in_a_line(
     store: Store,
