@@ -49,6 +49,7 @@ from redirector.client_ip import ClientAddress
 from redirector.dashboard import add_dashboard_routes
 from redirector.metrics import Health, Metrics, OperatorAccess, add_operator_routes
 from redirector.web import add_web_routes
+from suo.bodies import LINGERING_SECONDS, body_deadline
 from suo.logs import accept_failures_handler, quiet_malformed_requests
 
 log = logging.getLogger(__name__)
@@ -400,6 +401,7 @@ class Suo:
             accept_failures_handler(open_files, server.idle_timeout_seconds)
         )
         quiet_malformed_requests()
+        app.middlewares.insert(0, body_deadline(server.idle_timeout_seconds))
         # aiohttp's keep-alive timer also runs from the connection's start, so it closes a
         # connection that never sends a request too (its default, 3,630 s, let ~1,000 idle
         # connections hold every open file for an hour).
@@ -408,6 +410,7 @@ class Suo:
             access_log=None,
             handle_signals=False,
             keepalive_timeout=server.idle_timeout_seconds,
+            lingering_time=LINGERING_SECONDS,
         )
         await runner.setup()
         self._started.push_async_callback(runner.cleanup)

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 
+from suo.bodies import LINGERING_SECONDS, body_deadline
 from suo.logs import MalformedRequests, NoiseCounter
 from tests.conftest import free_port, process_config
 from tests.test_cli import BROWSER_UA
@@ -213,6 +215,99 @@ async def test_a_request_that_never_finishes_its_headers_is_closed(
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
+
+
+async def test_a_request_body_that_stops_coming_gets_408_and_a_log_line(
+    redirector: Redirector,
+) -> None:
+    """Headers whole, then the body stalls: the connection is closed after the idle timeout
+    (5 s) with a 408, where aiohttp alone would wait for the body forever."""
+    request = (
+        b"POST /shorten HTTP/1.1\r\nHost: a\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nurl="
+    )
+    answer = await answer_to(redirector.port, request)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    said = redirector.text()
+    assert "request body stopped coming (latest: POST /shorten, 4 bytes in 5 s)" in said, said
+
+
+async def _serve_bodies(idle: float, total: float, work: float = 0.0) -> web.AppRunner:
+    """A loopback app behind `body_deadline` whose handler echoes the body's length."""
+
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        await asyncio.sleep(work)  # what a handler does once the body is whole
+        return web.Response(text=f"{len(body)} bytes")
+
+    app = web.Application(middlewares=[body_deadline(idle, total)])
+    app.router.add_post("/", echo)
+    runner = web.AppRunner(app, lingering_time=LINGERING_SECONDS)  # as `suo` serves
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+async def _post_slowly(runner: web.AppRunner, chunks: list[bytes], gap: float) -> bytes:
+    """POST `chunks` one every `gap` seconds (announcing 100 bytes), and what comes back
+    before the server closes (the sending stops there)."""
+    port = runner.addresses[0][1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def send() -> None:
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 100\r\n\r\n"
+        )
+        for chunk in chunks:
+            await asyncio.sleep(gap)
+            writer.write(chunk)
+            await writer.drain()
+
+    sending = asyncio.create_task(send())
+    answer = b""
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            while data := await reader.read(65_536):
+                answer += data
+    except ConnectionError:
+        pass  # reset after its answer: the server did not read the rest
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await sending
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("chunks", "gap", "work", "expected"),
+    [
+        # Steady, and longer in all than the idle timeout: served.
+        ([b"x" * 10] * 10, 0.1, 0.0, b"100 bytes"),
+        # Whole, then the handler works longer than the idle timeout: served.
+        ([b"x" * 100], 0.0, 0.6, b"100 bytes"),
+        # Half, then nothing: 408 once idle.
+        ([b"x" * 50, b""], 0.5, 0.0, b"408"),
+        # Steady but past the whole allowance (1.5 s): 408.
+        ([b"x"] * 100, 0.1, 0.0, b"408"),
+    ],
+    ids=["steady", "whole-then-slow-handler", "stalled", "past-allowance"],
+)
+async def test_a_body_may_come_slowly_but_not_stop_or_take_forever(
+    chunks: list[bytes], gap: float, work: float, expected: bytes
+) -> None:
+    runner = await _serve_bodies(idle=0.3, total=1.5, work=work)
+    try:
+        answer = await _post_slowly(runner, chunks, gap)
+    finally:
+        await runner.cleanup()
+    if expected == b"408":
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"Connection: close" in answer
+    else:
+        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(expected), answer
 
 
 # What scanners and broken clients send, each on a connection of its own.
