@@ -133,10 +133,14 @@ async def wait_healthy(url: str) -> None:
     raise AssertionError(f"{url} never answered")
 
 
-def process_config(tmp_path: Path, port: int, extra: str = "") -> Path:
+def process_config(
+    tmp_path: Path, port: int, extra: str = "", storage_url: str | None = None
+) -> Path:
     """A TOML file for a `suo` process of a test's own: the redirector on 127.0.0.1:`port`,
-    its database and spill file in `tmp_path`, then `extra` (more tables) verbatim."""
+    its database (a SQLite file in `tmp_path` unless `storage_url` names one) and spill file
+    in `tmp_path`, then `extra` (more tables) verbatim."""
     path = tmp_path / "suo.toml"
+    storage_url = storage_url or f"sqlite:///{tmp_path / 'suo.db'}"
     path.write_text(
         f"""
 [server]
@@ -146,7 +150,7 @@ public_url = "http://127.0.0.1:{port}"
 secret = "process-test"
 
 [storage]
-url = "sqlite:///{tmp_path / "suo.db"}"
+url = "{storage_url}"
 
 [clicks]
 spill_path = "{tmp_path / "spill.jsonl"}"

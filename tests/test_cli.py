@@ -23,7 +23,7 @@ import zxingcpp
 from PIL import Image
 
 from bot.qr import render_qr_png
-from tests.conftest import free_port, process_config
+from tests.conftest import BOTH_ENGINES, free_port, process_config
 from tests.test_qr import one_bit_png
 
 # README's curl line sends a browser's User-Agent: curl's own is a bot's, not a reader's.
@@ -33,14 +33,28 @@ BROWSER_UA = (
 )
 
 
-@pytest.fixture
-def cfg(tmp_path: Path) -> Path:
-    console = f"""
+# The tests whose processes keep links and clicks run on both engines (`on_each_engine`);
+# the rest, about input, output and SQLite's own files, on SQLite.
+ENGINES = BOTH_ENGINES
+
+
+def _console(tmp_path: Path) -> str:
+    return f"""
 [console]
 group = "demo"
 qr_dir = "{tmp_path / "qr"}"
 """
-    return process_config(tmp_path, free_port(), console)
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    return process_config(tmp_path, free_port(), _console(tmp_path))
+
+
+@pytest.fixture
+def on_each_engine(tmp_path: Path, storage_url: str) -> Path:
+    """`cfg`, with the database of the engine under test."""
+    return process_config(tmp_path, free_port(), _console(tmp_path), storage_url)
 
 
 def suo(cfg: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -54,7 +68,8 @@ def suo(cfg: Path, *args: str, stdin: str | None = None) -> subprocess.Completed
     )
 
 
-def test_shorten_json_contract_and_dedupe(cfg: Path) -> None:
+def test_shorten_json_contract_and_dedupe(on_each_engine: Path) -> None:
+    cfg = on_each_engine
     first = suo(cfg, "shorten", "https://example.com/活动", "--json")
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
@@ -170,7 +185,10 @@ def test_decode_answers_in_the_configured_language(cfg: Path, tmp_path: Path) ->
     assert "cannot read the file" in en.stdout and "无法" not in en.stdout
 
 
-def test_console_chat_answers_links_and_bad_input_without_dying(cfg: Path, tmp_path: Path) -> None:
+def test_console_chat_answers_links_and_bad_input_without_dying(
+    on_each_engine: Path, tmp_path: Path
+) -> None:
+    cfg = on_each_engine
     huge = tmp_path / "huge.png"
     buf = io.BytesIO()
     Image.new("1", (10_000, 10_000), 1).save(buf, "PNG")
@@ -228,9 +246,10 @@ def test_console_qr_images_of_different_texts_are_different_files(
     assert texts == ["周六 10:00 门口集合", "Wi-Fi 密码 8888", "周六 10:00 门口集合"]
 
 
-def test_readme_walkthrough_shorten_click_stats(cfg: Path) -> None:
+def test_readme_walkthrough_shorten_click_stats(on_each_engine: Path) -> None:
     """suo redirector + suo shorten + one click with a browser's UA -> suo stats shows 1 human
     click."""
+    cfg = on_each_engine
     short = json.loads(suo(cfg, "shorten", "https://example.com/readme", "--json").stdout)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen(

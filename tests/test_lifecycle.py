@@ -14,9 +14,11 @@ from telegram.error import InvalidToken
 from bot.config import Config
 from suo.app import BOT_PARTS, Part, Suo
 from suo.cli import parts_for
-from tests.conftest import FakeClock, free_port, telegram_config
+from tests.conftest import BOTH_ENGINES, FakeClock, free_port, telegram_config
 from tests.fake_telegram import FakeBotApi
 
+# Each mode starts and stops its store too: on both engines.
+ENGINES = BOTH_ENGINES
 WEBHOOK_SECRET = "lifecycle-secret-0123456789"
 
 
