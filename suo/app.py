@@ -49,7 +49,7 @@ from redirector.client_ip import ClientAddress
 from redirector.dashboard import add_dashboard_routes
 from redirector.metrics import Health, Metrics, OperatorAccess, add_operator_routes
 from redirector.web import add_web_routes
-from suo.bodies import LINGERING_SECONDS, body_deadline
+from suo.bodies import body_deadline
 from suo.logs import accept_failures_handler, quiet_malformed_requests
 
 log = logging.getLogger(__name__)
@@ -410,7 +410,6 @@ class Suo:
             access_log=None,
             handle_signals=False,
             keepalive_timeout=server.idle_timeout_seconds,
-            lingering_time=LINGERING_SECONDS,
         )
         await runner.setup()
         self._started.push_async_callback(runner.cleanup)

@@ -25,15 +25,15 @@ log = logging.getLogger(__name__)
 
 # A body's whole allowance however steadily it comes: a 10 MB photo at 1.5 Mbit/s.
 BODY_SECONDS_MAX = 60.0
-# After answering a request whose body it did not read (a 408 here, a 404, a 413), aiohttp
-# reads the rest for this long before closing, so the client is not reset before it reads the
-# answer. Its default, 10 s, would give a stalled body ten more seconds of its connection.
-LINGERING_SECONDS = 1.0
 _CHECKS_PER_IDLE = 5  # how often progress is looked at, per idle period
 
 
 class _Watch:
-    """Moves a request's deadline on while its body keeps coming; lifts it once whole."""
+    """Looks at a request's body every `idle / 5` seconds and expires its deadline when
+    nothing came for `idle_seconds` (or it is not whole at `ends_at`); lifts it once whole.
+
+    The decision is taken here, after looking at the body, never by a timer set in advance:
+    bytes that came just before a fixed deadline would not save the request from it."""
 
     def __init__(
         self,
@@ -48,16 +48,19 @@ class _Watch:
         self._idle = idle_seconds
         self._ends_at = ends_at
         self._seen = body.total_bytes
+        self._quiet_since = self._loop.time()
         self._every = idle_seconds / _CHECKS_PER_IDLE
         self._timer = self._loop.call_later(self._every, self._check)
 
     def _check(self) -> None:
-        if self._body.is_eof():
-            self._deadline.reschedule(None)  # whole: the handler takes the time it needs
-            return
+        if self._body.is_eof() or self._deadline.expired():
+            return  # whole: the handler takes the time it needs
+        now = self._loop.time()
         if self._body.total_bytes != self._seen:
-            self._seen = self._body.total_bytes
-            self._deadline.reschedule(min(self._loop.time() + self._idle, self._ends_at))
+            self._seen, self._quiet_since = self._body.total_bytes, now
+        if now - self._quiet_since >= self._idle or now >= self._ends_at:
+            self._deadline.reschedule(now)  # expires at once: the handler is cancelled
+            return
         self._timer = self._loop.call_later(self._every, self._check)
 
     def stop(self) -> None:
@@ -86,7 +89,7 @@ def body_deadline(idle_seconds: float, total_seconds: float = BODY_SECONDS_MAX) 
         started = loop.time()
         ends_at = started + total_seconds
         try:
-            async with asyncio.timeout_at(min(started + idle_seconds, ends_at)) as timer:
+            async with asyncio.timeout(None) as timer:  # _Watch decides when it expires
                 watch = _Watch(body, timer, idle_seconds, ends_at)
                 try:
                     return await handler(request)
@@ -100,7 +103,12 @@ def body_deadline(idle_seconds: float, total_seconds: float = BODY_SECONDS_MAX) 
                 f"in {loop.time() - started:.0f} s"
             )
             answer = web.Response(status=408, text="The request body stopped coming.\n")
-            answer.force_close()  # closed once answered (after LINGERING_SECONDS at most)
+            answer.force_close()
+            # Once the answer is out, not after aiohttp's lingering (up to 10 s of reading the
+            # rest of a body it did not read, so a client still sending sees its 404 or 413):
+            # this body stopped coming.
+            if request.transport is not None:
+                loop.call_soon(request.transport.close)
             return answer
 
     return deadline

@@ -28,7 +28,7 @@ import pytest
 from aiohttp import web
 from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 
-from suo.bodies import LINGERING_SECONDS, body_deadline
+from suo.bodies import body_deadline
 from suo.logs import MalformedRequests, NoiseCounter
 from tests.conftest import free_port, process_config
 from tests.test_cli import BROWSER_UA
@@ -242,7 +242,7 @@ async def _serve_bodies(idle: float, total: float, work: float = 0.0) -> web.App
 
     app = web.Application(middlewares=[body_deadline(idle, total)])
     app.router.add_post("/", echo)
-    runner = web.AppRunner(app, lingering_time=LINGERING_SECONDS)  # as `suo` serves
+    runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     return runner
@@ -282,23 +282,25 @@ async def _post_slowly(runner: web.AppRunner, chunks: list[bytes], gap: float) -
 
 
 @pytest.mark.parametrize(
-    ("chunks", "gap", "work", "expected"),
+    ("chunks", "gap", "idle", "work", "expected"),
     [
         # Steady, and longer in all than the idle timeout: served.
-        ([b"x" * 10] * 10, 0.1, 0.0, b"100 bytes"),
+        ([b"x" * 10] * 10, 0.1, 0.3, 0.0, b"100 bytes"),
         # Whole, then the handler works longer than the idle timeout: served.
-        ([b"x" * 100], 0.0, 0.6, b"100 bytes"),
+        ([b"x" * 100], 0.0, 0.3, 0.6, b"100 bytes"),
+        # Pauses just under the idle timeout: served (bytes seen late are still bytes).
+        ([b"x" * 50, b"x" * 50], 0.9, 1.0, 0.2, b"100 bytes"),
         # Half, then nothing: 408 once idle.
-        ([b"x" * 50, b""], 0.5, 0.0, b"408"),
-        # Steady but past the whole allowance (1.5 s): 408.
-        ([b"x"] * 100, 0.1, 0.0, b"408"),
+        ([b"x" * 50, b""], 0.5, 0.3, 0.0, b"408"),
+        # Steady but past the whole allowance (3 s): 408.
+        ([b"x"] * 100, 0.1, 0.3, 0.0, b"408"),
     ],
-    ids=["steady", "whole-then-slow-handler", "stalled", "past-allowance"],
+    ids=["steady", "whole-then-slow-handler", "pauses-under-idle", "stalled", "past-allowance"],
 )
 async def test_a_body_may_come_slowly_but_not_stop_or_take_forever(
-    chunks: list[bytes], gap: float, work: float, expected: bytes
+    chunks: list[bytes], gap: float, idle: float, work: float, expected: bytes
 ) -> None:
-    runner = await _serve_bodies(idle=0.3, total=1.5, work=work)
+    runner = await _serve_bodies(idle=idle, total=3.0, work=work)
     try:
         answer = await _post_slowly(runner, chunks, gap)
     finally:
