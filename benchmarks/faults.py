@@ -52,7 +52,7 @@ from processes import (  # noqa: E402
 )
 
 sys.path.insert(0, str(REPO))
-from redirector.journal import parse_line  # noqa: E402
+from redirector.journal import journal_family, parse_line  # noqa: E402
 
 READER_UA = (  # a WeChat reader: a human click, classified on the redirect path
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -299,6 +299,13 @@ async def run_scenario(
         on_disk = entries_on_disk(journal)
         rows_at_death, _ = await click_counts(storage_url)
         second = await start_redirector(config, workdir / "second.log")
+        # It takes the dead one's journal in while it serves, and leaves the rest to the next
+        # process if stopped first: stop it once the journal is in (or gone for good).
+        own = f".{second.pid}-"
+        async with asyncio.timeout(READY_TIMEOUT):
+            # Another process changes the directory: nothing to wait on but its contents.
+            while any(own not in path.name for path in journal_family(journal)):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
         second.send_signal(signal.SIGTERM)
         async with asyncio.timeout(READY_TIMEOUT):
             await second.wait()

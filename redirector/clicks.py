@@ -475,6 +475,10 @@ class ClickRecorder:
         size = os.fstat(fd).st_size
         added = lines = 0
         while offset < size:
+            if self._stopping:  # its mark is stored: the next process goes on from there
+                os.close(fd)
+                log.info("left %s at byte %d of %d to the next process", path, offset, size)
+                return added
             batch = read_batch(fd, offset, self._batch_size)
             if batch.end == offset:
                 break  # a last line the dead process never finished

@@ -101,6 +101,23 @@ async def test_a_big_dead_journal_is_taken_in_while_the_process_goes_on(
     assert any(0 < count < 5000 for count in seen), f"only saw {sorted(set(seen))}"
 
 
+async def test_a_process_stopped_while_taking_a_dead_journal_in_leaves_the_rest_to_the_next(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A stop does not wait for an outage's worth of someone else's journal (systemd would
+    kill -9 a process that takes long): the mark is stored batch by batch, so the next
+    process goes on from there, and nothing is counted twice."""
+    dead = tmp_path / "clicks.82-beef.jsonl"
+    dead.write_bytes(b"".join(lines(range(1, 20_001))))
+    first = ClickRecorder(store, clock=clock, journal=tmp_path / "clicks.jsonl")
+    await first.start()
+    await first.stop()  # before its task took more than a batch in
+    assert dead.exists() and await human_clicks(store) < 20_000
+    second = ClickRecorder(store, clock=clock, journal=tmp_path / "clicks.jsonl")
+    await second.sweep_dead()
+    assert await human_clicks(store) == 20_000 and not dead.exists()
+
+
 @pytest.mark.sqlite_only("the file side of the sweep is engine-blind")
 async def test_out_of_open_files_a_sweep_waits_for_the_next_one_in_a_line(
     store: Store,
