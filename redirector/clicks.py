@@ -259,7 +259,7 @@ class ClickRecorder:
         await self._share_salt()
         with contextlib.suppress(OSError):  # record() says so, with counts, when it matters
             self._open_journal()
-        # Dead processes' journals are the task's first work, not start()'s: a big one (an
+        # Dead processes' journals are the task's first sweep, not start()'s: a big one (an
         # outage's worth) must not keep the redirector from serving.
         self._task = asyncio.create_task(self._run(), name="click-recorder")
 
@@ -290,11 +290,7 @@ class ClickRecorder:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            await self.sweep_dead()
-        except Exception:
-            log.exception("click journal sweep failed")  # it reports the store's failures
-        next_sweep = loop.time() + self._sweep_interval
+        next_sweep = loop.time()  # the first tick takes dead processes' journals in
         while not self._stopping:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
